@@ -1,0 +1,71 @@
+/**
+ * Service configuration, read once from the environment (DESIGN §7).
+ * Every value has a safe default so that `npm start` works with no setup.
+ */
+export interface Config {
+  /** host:port the gRPC server listens on. */
+  listen: string;
+  /** Existing MySQL/MariaDB server; unset starts a private instance under `dataDir`. */
+  mysqlUrl: string | undefined;
+  /** Stripe-compatible provider; unset runs the built-in simulator. */
+  providerUrl: string | undefined;
+  providerSecretKey: string | undefined;
+  /** How long a completed idempotency key is replayed before it may be reused. */
+  keyTtlSeconds: number;
+  /** How long a leader owns an in-progress key before another attempt may take it over. */
+  leaseSeconds: number;
+  /** Longest time a concurrent duplicate waits for the leader before ABORTED. */
+  inFlightWaitMs: number;
+  tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
+  metricsListen: string;
+  /** Directory for the private database and other local state. */
+  dataDir: string;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) <= 0 || !Number.isSafeInteger(Number(raw))) {
+    throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function nonEmpty(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const cert = nonEmpty(env, 'PAYMENTS_TLS_CERT');
+  const key = nonEmpty(env, 'PAYMENTS_TLS_KEY');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY must be set together');
+  }
+  const providerUrl = nonEmpty(env, 'PAYMENTS_PROVIDER_URL');
+  const providerSecretKey = nonEmpty(env, 'PAYMENTS_PROVIDER_SECRET_KEY');
+  if (providerUrl !== undefined && providerSecretKey === undefined) {
+    throw new ConfigError('PAYMENTS_PROVIDER_SECRET_KEY is required when PAYMENTS_PROVIDER_URL is set');
+  }
+  const leaseSeconds = positiveInt(env, 'IDEMPOTENCY_LEASE_SECONDS', 30);
+  return {
+    listen: nonEmpty(env, 'PAYMENTS_LISTEN') ?? '127.0.0.1:50051',
+    mysqlUrl: nonEmpty(env, 'MYSQL_URL'),
+    providerUrl,
+    providerSecretKey,
+    keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
+    leaseSeconds,
+    inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
+    tls: cert !== undefined && key !== undefined ? { cert, key, clientCa: nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') } : undefined,
+    metricsListen: nonEmpty(env, 'METRICS_LISTEN') ?? '127.0.0.1:9464',
+    dataDir: nonEmpty(env, 'PAYMENTS_DATA_DIR') ?? '.data',
+    logLevel: nonEmpty(env, 'LOG_LEVEL') ?? 'info',
+  };
+}

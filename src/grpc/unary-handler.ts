@@ -1,0 +1,31 @@
+import type { handleUnaryCall, Metadata, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from '../logger.js';
+import { toStatus } from './to-status.js';
+
+/**
+ * Adapts an async function to grpc-js's callback API once, so every call
+ * completes exactly once, and every thrown value goes through `toStatus`
+ * (unknown errors are logged with their cause and answered INTERNAL).
+ */
+export function unary<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (request: Req, metadata: Metadata, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let result: Promise<Res>;
+    try {
+      result = fn(call.request, call.metadata, call);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (response) => callback(null, response),
+      (err: unknown) => {
+        const status = toStatus(err);
+        if (!status.known) log.error({ err, method }, 'unhandled error in handler');
+        callback({ code: status.code, details: status.details, metadata: status.metadata });
+      },
+    );
+  };
+}

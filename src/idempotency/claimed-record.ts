@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { Metadata } from '@grpc/grpc-js';
+import type { GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import type { Fence, IdempotencyRecord, RecoveryPoint } from './record.js';
+
+/** Thrown when an attempt finds it no longer holds its lease: another attempt took the row over. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
+/**
+ * What a handler knows about the idempotency key its call claimed, and the
+ * only way it writes state that must move with the key's recovery point.
+ */
+export class ClaimedRecord {
+  /** Writes committed in the same transaction as the stored response. */
+  readonly completionWrites: GuardedWrite[] = [];
+  private sideEffects = false;
+  private point: RecoveryPoint;
+
+  constructor(
+    private readonly store: IdempotencyStore,
+    private readonly record: IdempotencyRecord,
+    /** True when this attempt took over a row another attempt had started. */
+    readonly resumed: boolean,
+    private readonly leaseSeconds: number,
+  ) {
+    this.point = record.recoveryPoint;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+  get leaseVersion(): number {
+    return this.record.leaseVersion;
+  }
+  get recoveryPoint(): RecoveryPoint {
+    return this.point;
+  }
+  get scope(): string {
+    return this.record.scope;
+  }
+  get fence(): Fence {
+    return { id: this.record.id, leaseVersion: this.record.leaseVersion };
+  }
+
+  /**
+   * A key for a downstream system (the payment provider), derived from the
+   * claimed row: identical for every attempt and every instance that resumes
+   * this row, and different for a new claim of the same key after expiry.
+   */
+  downstreamKey(purpose: string): string {
+    const digest = createHash('sha256')
+      .update(`${this.record.scope}\n${this.record.key}\n${this.record.id}\n${this.record.createdAt.toISOString()}\n${purpose}`)
+      .digest('base64url');
+    return `idem_${digest.slice(0, 40)}`;
+  }
+
+  /** Moves the durable recovery point, committing `writes` atomically with it. */
+  async advance(point: RecoveryPoint, writes: GuardedWrite[] = []): Promise<void> {
+    const ok = await this.store.advance(this.fence, point, this.leaseSeconds, writes);
+    if (!ok) throw new LeaseLostError(`lease ${this.record.leaseVersion} on idempotency record ${this.record.id} was taken over`);
+    this.point = point;
+  }
+
+  /** Registers writes to commit in the transaction that stores the response. */
+  completeWith(...writes: GuardedWrite[]): void {
+    this.completionWrites.push(...writes);
+  }
+
+  /**
+   * Declares that from now on an external side effect may have happened (a
+   * request is about to leave for the provider). A failure after this keeps
+   * the row for recovery instead of releasing it.
+   */
+  beginSideEffect(): void {
+    this.sideEffects = true;
+  }
+
+  /** Declares that the side effect certainly did not happen (the request never left). */
+  sideEffectNotPerformed(): void {
+    this.sideEffects = false;
+  }
+
+  /**
+   * Whether a failed attempt may delete the row so that a retry runs as new.
+   * Never for a resumed attempt: an earlier attempt may have reached the provider.
+   */
+  get releasable(): boolean {
+    return !this.resumed && !this.sideEffects;
+  }
+}
+
+/**
+ * Claimed records by call. The Metadata object travels unchanged from the
+ * interceptor to the handler, and only this module can add entries, so a
+ * client cannot forge or swap a claim.
+ */
+const claims = new WeakMap<Metadata, ClaimedRecord>();
+
+export function attachClaim(metadata: Metadata, claim: ClaimedRecord): void {
+  claims.set(metadata, claim);
+}
+
+export function claimOf(metadata: Metadata): ClaimedRecord | undefined {
+  return claims.get(metadata);
+}

@@ -1,0 +1,32 @@
+import { KeyState, type IdempotencyRecord } from './record.js';
+
+export interface ClaimRequest {
+  method: string;
+  fingerprint: Buffer;
+  fingerprintVersion: number;
+}
+
+export type Decision =
+  | { kind: 'replay' }
+  | { kind: 'mismatch'; what: 'method' | 'payload' }
+  | { kind: 'wait'; leaseRemainingMs: number }
+  | { kind: 'take_over' }
+  | { kind: 'expired' };
+
+/**
+ * What to do with a request whose key is already held by `record`. Pure: the
+ * clock is the database's, read with the record, so every instance decides
+ * the same way for the same row.
+ */
+export function decide(record: IdempotencyRecord, request: ClaimRequest): Decision {
+  const now = record.dbNow.getTime();
+  if (record.state === KeyState.Completed && record.expiresAt.getTime() <= now) return { kind: 'expired' };
+  if (record.method !== request.method) return { kind: 'mismatch', what: 'method' };
+  if (record.fingerprintVersion !== request.fingerprintVersion || !record.fingerprint.equals(request.fingerprint)) {
+    return { kind: 'mismatch', what: 'payload' };
+  }
+  if (record.state === KeyState.Completed) return { kind: 'replay' };
+  const lockedUntil = record.lockedUntil?.getTime() ?? 0;
+  if (lockedUntil > now) return { kind: 'wait', leaseRemainingMs: lockedUntil - now };
+  return { kind: 'take_over' };
+}

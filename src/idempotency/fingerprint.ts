@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+
+/** Bump when the canonical form changes; stored beside every fingerprint. */
+export const FINGERPRINT_VERSION = 1;
+
+/**
+ * Returns a copy of a decoded ts-proto message in which every plain object
+ * (messages and maps alike) has its keys in sorted order. ts-proto encodes
+ * message fields in field-number order whatever the key order, but it writes
+ * map entries in insertion order; sorting makes map order irrelevant.
+ */
+export function canonicalize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalize);
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) out[k] = canonicalize((value as Record<string, unknown>)[k]);
+  return out;
+}
+
+/**
+ * SHA-256 over the version, the full method path and the canonical encoding
+ * of the decoded request. Re-encoding the decoded message drops unknown
+ * fields and default values and normalises field order and packing, so the
+ * same logical request has the same fingerprint from any client language.
+ */
+export function fingerprint(method: string, request: unknown, serialize: (value: unknown) => Uint8Array): Buffer {
+  const bytes = serialize(canonicalize(request));
+  return createHash('sha256')
+    .update(`v${FINGERPRINT_VERSION}\n${method}\n`, 'utf8')
+    .update(bytes)
+    .digest();
+}

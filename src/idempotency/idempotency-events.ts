@@ -1,0 +1,18 @@
+/** Everything the interceptor reports for metrics, one name per outcome. */
+export const IdempotencyEvent = {
+  Claimed: 'claimed',
+  Replayed: 'replayed',
+  Mismatched: 'mismatched',
+  InUse: 'in_use',
+  Waited: 'waited',
+  Released: 'released',
+  KeptForRecovery: 'kept_for_recovery',
+  TakenOver: 'taken_over',
+  Recovered: 'recovered',
+  Reaped: 'reaped',
+  StoreUnavailable: 'store_unavailable',
+  Fenced: 'fenced',
+} as const;
+export type IdempotencyEvent = (typeof IdempotencyEvent)[keyof typeof IdempotencyEvent];
+
+export type IdempotencyObserver = (event: IdempotencyEvent, count?: number) => void;

@@ -1,0 +1,360 @@
+import {
+  Metadata,
+  ServerInterceptingCall,
+  status as Code,
+  type StatusObject,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApiError } from '../grpc/api-error.js';
+import { toStatus } from '../grpc/to-status.js';
+import type { Logger } from '../logger.js';
+import { attachClaim, ClaimedRecord } from './claimed-record.js';
+import { decide, type ClaimRequest } from './decision.js';
+import { fingerprint, FINGERPRINT_VERSION } from './fingerprint.js';
+import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
+import { readIdempotencyKey } from './idempotency-key.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+import { readOnlyMethods } from './method-options.js';
+import { isDefinitive } from './outcome.js';
+import { RawResponse } from './raw-response.js';
+import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
+
+type PartialStatusObject = Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null };
+
+export const REPLAYED_HEADER = 'idempotent-replayed';
+export const EXPIRES_AT_HEADER = 'idempotency-expires-at';
+
+/** First poll of a key held by another attempt; short because most charges finish in tens of ms. */
+const WAIT_FIRST_POLL_MS = 10;
+/** Longest pause between polls, so hundreds of waiters cost the database little. */
+const WAIT_MAX_POLL_MS = 200;
+/** Margin kept before the caller's deadline so the ABORTED answer still reaches it in time. */
+const DEADLINE_MARGIN_MS = 50;
+
+export interface IdempotencyOptions {
+  store: IdempotencyStore;
+  /** buf image / FileDescriptorSet of the served protos: NO_SIDE_EFFECTS methods pass through. */
+  descriptorSet: Uint8Array;
+  /** Services whose mutating methods are made exactly-once (their request serializers canonicalise fingerprints). */
+  services: ServiceDefinition[];
+  /** The tenant a call belongs to (the authenticated merchant); keys are unique per scope. */
+  scopeOf: (metadata: Metadata) => string | undefined;
+  ttlSeconds: number;
+  leaseSeconds: number;
+  /** Upper bound on how long a duplicate waits for the leader, whatever its deadline. */
+  maxWaitMs: number;
+  /** Recovery point a claim starts at, per method path (default `started`). */
+  initialRecoveryPoint?: (path: string) => RecoveryPoint;
+  log: Logger;
+  observe?: IdempotencyObserver;
+}
+
+function encodeTrailers(metadata: Metadata | null | undefined): Array<[string, string]> {
+  if (!metadata) return [];
+  const out: Array<[string, string]> = [];
+  for (const [key, values] of Object.entries(metadata.getMap())) {
+    out.push([key, Buffer.isBuffer(values) ? values.toString('base64') : String(values)]);
+  }
+  return out;
+}
+
+function decodeTrailers(pairs: Array<[string, string]>): Metadata {
+  const metadata = new Metadata();
+  for (const [key, value] of pairs) {
+    if (key.endsWith('-bin')) metadata.add(key, Buffer.from(value, 'base64'));
+    else metadata.add(key, value);
+  }
+  return metadata;
+}
+
+function deadlineMs(call: ServerInterceptingCallInterface): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : Infinity;
+}
+
+/**
+ * The idempotency interceptor: an adapter from grpc-js call events to the
+ * claim / decide / complete steps. Register it after the auth interceptor.
+ *
+ *   metadata  → validate the key (INVALID_ARGUMENT) and the scope
+ *   message   → fingerprint, CLAIM (one INSERT), then by `decide()`:
+ *               proceed to the handler | replay | refuse | wait | take over
+ *   response  → store bytes + status with the handler's writes, then send
+ *   error     → store if definitive; otherwise release the claim, or keep
+ *               the row for recovery when a side effect may have happened
+ */
+export function idempotencyInterceptor(options: IdempotencyOptions): ServerInterceptor {
+  const readOnly = readOnlyMethods(options.descriptorSet);
+  const serializers = new Map<string, (value: unknown) => Uint8Array>();
+  for (const service of options.services) {
+    for (const method of Object.values(service)) {
+      const serialize = (method as { requestSerialize?: (v: unknown) => Uint8Array }).requestSerialize;
+      if (serialize) serializers.set(method.path, serialize);
+    }
+  }
+  const { store, log } = options;
+  const observe = options.observe ?? (() => undefined);
+  const polls = new Map<string, Promise<IdempotencyRecord | undefined>>();
+
+  /** One shared read per key and process, however many local callers wait on it. */
+  function poll(scope: string, key: string, afterMs: number): Promise<IdempotencyRecord | undefined> {
+    const id = `${scope}\u0000${key}`;
+    const pending = polls.get(id);
+    if (pending) return pending;
+    const p = delay(afterMs)
+      .then(() => store.read(scope, key))
+      .finally(() => polls.delete(id));
+    polls.set(id, p);
+    return p;
+  }
+
+  return (methodDescriptor, call) => {
+    const path = methodDescriptor.path;
+    const serialize = serializers.get(path);
+    if (readOnly.has(path) || !serialize) return new ServerInterceptingCall(call);
+
+    let metadata: Metadata | undefined;
+    let key = '';
+    let scope = '';
+    let claim: ClaimedRecord | undefined;
+    let expiresAt: string | undefined;
+    let answered = false; // the interceptor answered itself; the handler never runs
+    let settled = false; // the leader's outcome was stored, released or kept
+    let cancelled = false;
+
+    const answer = (status: PartialStatusObject, headers?: Metadata): void => {
+      answered = true;
+      call.sendMetadata(headers ?? keyHeaders());
+      call.sendStatus(status);
+    };
+    const fail = (err: unknown): void => {
+      const status = toStatus(err);
+      if (!status.known) log.error({ err, method: path }, 'idempotency interceptor failed');
+      answer(status);
+    };
+    const keyHeaders = (): Metadata => {
+      const h = new Metadata();
+      if (expiresAt !== undefined) h.set(EXPIRES_AT_HEADER, expiresAt);
+      return h;
+    };
+    const unavailable = (err: unknown): ApiError => {
+      observe(IdempotencyEvent.StoreUnavailable);
+      log.error({ err, method: path }, 'idempotency store unavailable');
+      return ApiError.unavailable('the idempotency store is unavailable; the request was not processed, retry with the same key', {
+        reason: 'IDEMPOTENCY_UNAVAILABLE',
+        retryDelayMs: 1000,
+        cause: err,
+      });
+    };
+
+    const replay = (record: IdempotencyRecord): void => {
+      const response = record.response;
+      if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
+      observe(IdempotencyEvent.Replayed);
+      answered = true;
+      const headers = keyHeaders();
+      headers.set(REPLAYED_HEADER, 'true');
+      call.sendMetadata(headers);
+      const trailers = decodeTrailers(response.trailers);
+      if (response.code === Code.OK && response.body) {
+        call.sendMessage(new RawResponse(response.body), () => call.sendStatus({ code: Code.OK, details: 'OK', metadata: trailers }));
+      } else {
+        call.sendStatus({ code: response.code, details: response.message, metadata: trailers });
+      }
+    };
+
+    /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
+    async function acquire(request: ClaimRequest): Promise<ClaimedRecord | undefined> {
+      const until = Math.min(deadlineMs(call) - DEADLINE_MARGIN_MS, Date.now() + options.maxWaitMs);
+      let waitMs = WAIT_FIRST_POLL_MS;
+      let waited = false;
+      let record: IdempotencyRecord | undefined;
+      for (;;) {
+        if (record === undefined) {
+          const claimed = await store.claim({
+            scope,
+            key,
+            ...request,
+            recoveryPoint: options.initialRecoveryPoint?.(path) ?? RecoveryPoint.Started,
+            ttlSeconds: options.ttlSeconds,
+            leaseSeconds: options.leaseSeconds,
+          });
+          expiresAt = claimed.record.expiresAt.toISOString();
+          if (claimed.won) {
+            observe(IdempotencyEvent.Claimed);
+            return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds);
+          }
+          record = claimed.record;
+        }
+        expiresAt = record.expiresAt.toISOString();
+        const decision = decide(record, request);
+        switch (decision.kind) {
+          case 'replay':
+            replay(record);
+            return undefined;
+          case 'mismatch':
+            observe(IdempotencyEvent.Mismatched);
+            throw ApiError.failedPrecondition(
+              decision.what === 'method'
+                ? `idempotency key was already used for ${record.method}; use a new key for each operation`
+                : 'idempotency key was already used with a different request payload; use a new key for a different request',
+              { reason: 'IDEMPOTENCY_KEY_REUSED' },
+            );
+          case 'expired':
+            await store.deleteExpired(record);
+            record = undefined;
+            continue;
+          case 'take_over': {
+            const taken = await store.takeOver(record, options.leaseSeconds);
+            if (taken) {
+              observe(IdempotencyEvent.TakenOver);
+              return new ClaimedRecord(store, taken, true, options.leaseSeconds);
+            }
+            record = await store.read(scope, key);
+            continue;
+          }
+          case 'wait': {
+            if (!waited) observe(IdempotencyEvent.Waited);
+            waited = true;
+            const remaining = until - Date.now();
+            if (remaining <= 0 || cancelled) {
+              observe(IdempotencyEvent.InUse);
+              throw new ApiError(Code.ABORTED, 'a request with this idempotency key is still in progress; retry later with the same key', {
+                reason: 'IDEMPOTENCY_KEY_IN_USE',
+                retryDelayMs: Math.max(100, Math.min(decision.leaseRemainingMs, 1000)),
+              });
+            }
+            record = await poll(scope, key, Math.min(waitMs, remaining));
+            waitMs = Math.min(WAIT_MAX_POLL_MS, Math.ceil(waitMs * 1.5));
+            continue;
+          }
+        }
+      }
+    }
+
+    /** Persists the leader's outcome; returns the status to send instead of the handler's, if any. */
+    async function settle(response: StoredResponse): Promise<PartialStatusObject | undefined> {
+      const leader = claim;
+      if (!leader || settled) return undefined;
+      settled = true;
+      try {
+        if (isDefinitive(response.code)) {
+          if (await store.complete(leader.fence, response, leader.completionWrites)) return undefined;
+          observe(IdempotencyEvent.Fenced);
+          return toStatus(
+            new ApiError(Code.ABORTED, 'this attempt lost its lease to a newer attempt with the same idempotency key; retry to get its result', {
+              reason: 'IDEMPOTENCY_KEY_IN_USE',
+              retryDelayMs: 100,
+            }),
+          );
+        }
+        if (leader.releasable) {
+          if (await store.release(leader.fence)) observe(IdempotencyEvent.Released);
+        } else {
+          await store.abandon(leader.fence);
+          observe(IdempotencyEvent.KeptForRecovery);
+        }
+        return undefined;
+      } catch (err) {
+        // The outcome could not be stored. The row stays in progress (a retry
+        // after the lease resumes it), so the client must not see success.
+        return toStatus(unavailable(err));
+      }
+    }
+
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (md, mdNext) => {
+            try {
+              metadata = md;
+              key = readIdempotencyKey(md);
+              const s = options.scopeOf(md);
+              if (s === undefined) throw ApiError.unauthenticated('missing API key');
+              scope = s;
+              mdNext(md);
+            } catch (err) {
+              fail(err);
+            }
+          },
+          onReceiveMessage: (message, msgNext) => {
+            let request: ClaimRequest;
+            try {
+              request = { method: path, fingerprint: fingerprint(path, message, serialize), fingerprintVersion: FINGERPRINT_VERSION };
+            } catch (err) {
+              fail(err);
+              return;
+            }
+            acquire(request).then(
+              (won) => {
+                if (!won) return;
+                if (cancelled) {
+                  // The client left before the handler got the request: nothing
+                  // ran, so the key is freed for the retry (fenced, in case).
+                  settled = true;
+                  void store.release(won.fence).catch((err: unknown) => log.warn({ err }, 'could not release a claim after cancel'));
+                  return;
+                }
+                claim = won;
+                if (metadata) attachClaim(metadata, won);
+                msgNext(message);
+              },
+              (err: unknown) => {
+                if (err instanceof ApiError) fail(err);
+                else fail(unavailable(err));
+              },
+            );
+          },
+          onReceiveHalfClose: (next) => {
+            if (!answered) next();
+          },
+          onCancel: () => {
+            cancelled = true;
+          },
+        });
+      },
+      sendMetadata: (md, next) => {
+        if (expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, expiresAt);
+        next(md);
+      },
+      sendMessage: (message, next) => {
+        // Unary responses are persisted here, not at sendStatus: after a client
+        // cancel the handler's final OK status never reaches this responder,
+        // but its message does, and the charge must still complete.
+        if (!claim || settled) {
+          next(message);
+          return;
+        }
+        let bytes: Buffer;
+        try {
+          bytes = message instanceof RawResponse ? message.bytes : methodDescriptor.responseSerialize(message);
+        } catch (err) {
+          log.error({ err, method: path }, 'response serialization failed');
+          call.sendStatus(toStatus(err));
+          return;
+        }
+        settle({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(
+          (override) => {
+            if (override) call.sendStatus(override);
+            else next(new RawResponse(bytes));
+          },
+          (err: unknown) => call.sendStatus(toStatus(unavailable(err))),
+        );
+      },
+      sendStatus: (status, next) => {
+        if (!claim || settled || status.code === Code.OK) {
+          next(status);
+          return;
+        }
+        settle({ code: status.code, message: status.details ?? '', body: null, trailers: encodeTrailers(status.metadata) }).then(
+          (override) => next(override ?? status),
+          (err: unknown) => next(toStatus(unavailable(err))),
+        );
+      },
+    });
+  };
+}

@@ -1,0 +1,49 @@
+import type { Fence, IdempotencyRecord, RecoveryPoint, StoredResponse } from './record.js';
+
+/** One SQL statement with its bound values. */
+export interface SqlStatement {
+  sql: string;
+  values: unknown[];
+}
+
+/**
+ * A write a handler wants committed atomically with a recovery-point change.
+ * `guard` is an SQL boolean expression (with `guardValues`) that is true only
+ * while the attempt still holds its lease and has just moved the row to the
+ * new point in this very transaction; the write must include it (e.g.
+ * `INSERT ... SELECT ... FROM DUAL WHERE <guard>` or `UPDATE ... WHERE ... AND <guard>`),
+ * so that a fenced-out attempt writes nothing.
+ */
+export type GuardedWrite = (guard: string, guardValues: unknown[]) => SqlStatement;
+
+export interface ClaimInput {
+  scope: string;
+  key: string;
+  method: string;
+  fingerprint: Buffer;
+  fingerprintVersion: number;
+  recoveryPoint: RecoveryPoint;
+  ttlSeconds: number;
+  leaseSeconds: number;
+}
+
+export type ClaimResult = { won: true; record: IdempotencyRecord } | { won: false; record: IdempotencyRecord };
+
+/** Storage of idempotency records. One implementation: MySQL. */
+export interface IdempotencyStore {
+  /** Claims the key with one INSERT on the unique index; hands back the existing row when it loses. */
+  claim(input: ClaimInput): Promise<ClaimResult>;
+  read(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** Takes over an in-progress row whose lease expired; undefined when someone else got it first. */
+  takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined>;
+  /** Moves the row to `point` and runs `writes` in the same transaction; false when fenced out. */
+  advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<boolean>;
+  /** Stores the outcome and runs `writes` in the same transaction; false when fenced out. */
+  complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean>;
+  /** Deletes the row so a retry runs as new; false when fenced out. */
+  release(fence: Fence): Promise<boolean>;
+  /** Ends the lease now so the next retry (or the completer) resumes at once. */
+  abandon(fence: Fence): Promise<boolean>;
+  /** Deletes a completed row past its expiry so the key can be claimed anew. */
+  deleteExpired(record: IdempotencyRecord): Promise<void>;
+}

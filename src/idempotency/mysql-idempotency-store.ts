@@ -1,0 +1,231 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2';
+import type { Pool } from '../db/pool.js';
+import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import {
+  KeyState,
+  parseKeyState,
+  parseRecoveryPoint,
+  RecoveryPoint,
+  type Fence,
+  type IdempotencyRecord,
+  type StoredResponse,
+} from './record.js';
+
+const ER_DUP_ENTRY = 1062;
+const ER_LOCK_DEADLOCK = 1213;
+/** InnoDB can pick a concurrent claim as a deadlock victim; a handful of retries always resolves it. */
+const MAX_CLAIM_ATTEMPTS = 5;
+
+const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state,
+  recovery_point, locked_until, lease_version, response_code, response_message, response_body,
+  response_trailers, created_at, expires_at, NOW(6) AS db_now`;
+
+interface Row extends RowDataPacket {
+  id: string;
+  merchant_id: string;
+  idempotency_key: string;
+  method: string;
+  fingerprint: Buffer;
+  fingerprint_version: number;
+  state: string;
+  recovery_point: string;
+  locked_until: Date | null;
+  lease_version: number;
+  response_code: number | null;
+  response_message: string | null;
+  response_body: Buffer | null;
+  response_trailers: Buffer | null;
+  created_at: Date;
+  expires_at: Date;
+  db_now: Date;
+}
+
+function toRecord(row: Row): IdempotencyRecord {
+  const state = parseKeyState(row.state);
+  return {
+    id: String(row.id),
+    scope: row.merchant_id,
+    key: row.idempotency_key,
+    method: row.method,
+    fingerprint: row.fingerprint,
+    fingerprintVersion: Number(row.fingerprint_version),
+    state,
+    recoveryPoint: parseRecoveryPoint(row.recovery_point),
+    lockedUntil: row.locked_until,
+    leaseVersion: Number(row.lease_version),
+    response:
+      state === KeyState.Completed && row.response_code !== null
+        ? {
+            code: Number(row.response_code),
+            message: row.response_message ?? '',
+            body: row.response_body,
+            trailers: row.response_trailers ? (JSON.parse(row.response_trailers.toString('utf8')) as Array<[string, string]>) : [],
+          }
+        : null,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    dbNow: row.db_now,
+  };
+}
+
+function errno(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'errno' in err ? Number((err as { errno: unknown }).errno) : undefined;
+}
+
+/**
+ * MySQL/MariaDB implementation. Every statement is written so that the
+ * unique index and the lease version, never a prior read, decide who may
+ * write: reads only choose which conditional write to attempt.
+ */
+export class MysqlIdempotencyStore implements IdempotencyStore {
+  constructor(private readonly pool: Pool) {}
+
+  async claim(input: ClaimInput): Promise<ClaimResult> {
+    // One round trip: the INSERT is the claim (the unique index arbitrates,
+    // and a concurrent duplicate fails with 1062); its NOT EXISTS only spares
+    // the common replay from a duplicate-key error, and the SELECT returns
+    // whichever row now holds the key, ours or the winner's.
+    const sql = `INSERT INTO idempotency_keys
+        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state, recovery_point,
+         locked_until, lease_version, expires_at)
+      SELECT ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND
+      FROM DUAL WHERE NOT EXISTS
+        (SELECT 1 FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?);
+      SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
+    const values = [
+      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.recoveryPoint,
+      input.leaseSeconds, input.ttlSeconds, input.scope, input.key, input.scope, input.key,
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [results] = await this.pool.query(sql, values);
+        const [insert, rows] = results as [ResultSetHeader, Row[]];
+        const row = rows[0];
+        if (!row) continue; // inserted and already deleted by a release between the statements: claim again
+        const record = toRecord(row);
+        const won = insert.affectedRows === 1 && record.id === String(insert.insertId);
+        return { won, record };
+      } catch (err) {
+        const code = errno(err);
+        if (code === ER_DUP_ENTRY) {
+          // Lost the race to a concurrent INSERT that committed first: read the winner's row.
+          const record = await this.read(input.scope, input.key);
+          if (record) return { won: false, record };
+          continue; // the winner released it in between: claim again
+        }
+        if (code === ER_LOCK_DEADLOCK && attempt < MAX_CLAIM_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  }
+
+  async read(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const [rows] = await this.pool.query<Row[]>(
+      `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`,
+      [scope, key],
+    );
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  async takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
+    // Conditional on the version we saw and on the lease having expired by the
+    // database clock: of several instances racing to take over, exactly one matches.
+    const [results] = await this.pool.query(
+      `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND
+        WHERE id = ? AND lease_version = ? AND state = 'in_progress' AND (locked_until IS NULL OR locked_until <= NOW(6));
+       SELECT ${COLUMNS} FROM idempotency_keys WHERE id = ?`,
+      [leaseSeconds, record.id, record.leaseVersion, record.id],
+    );
+    const [update, rows] = results as [ResultSetHeader, Row[]];
+    const row = rows[0];
+    if (update.affectedRows !== 1 || !row) return undefined;
+    const taken = toRecord(row);
+    return taken.leaseVersion === record.leaseVersion + 1 ? taken : undefined;
+  }
+
+  async advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<boolean> {
+    return this.fencedTransaction(
+      {
+        sql: `UPDATE idempotency_keys SET recovery_point = ?, locked_until = NOW(6) + INTERVAL ? SECOND
+               WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
+        values: [point, leaseSeconds, fence.id, fence.leaseVersion],
+      },
+      fence,
+      point,
+      writes,
+    );
+  }
+
+  async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean> {
+    return this.fencedTransaction(
+      {
+        sql: `UPDATE idempotency_keys SET state = 'completed', recovery_point = 'completed', locked_until = NULL,
+                response_code = ?, response_message = ?, response_body = ?, response_trailers = ?
+               WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
+        values: [
+          response.code,
+          response.message,
+          response.body,
+          response.trailers.length > 0 ? Buffer.from(JSON.stringify(response.trailers)) : null,
+          fence.id,
+          fence.leaseVersion,
+        ],
+      },
+      fence,
+      RecoveryPoint.Completed,
+      writes,
+    );
+  }
+
+  /**
+   * Runs the fencing UPDATE first, then the handler's writes guarded by
+   * "this row now has our lease version and the new point", then COMMIT, all
+   * in one round trip. If the UPDATE matched nothing we do not hold the
+   * lease, the guard is false, and the writes change nothing; if it matched,
+   * we hold the row's X lock until COMMIT, so nobody can take over in between.
+   */
+  private async fencedTransaction(update: { sql: string; values: unknown[] }, fence: Fence, point: RecoveryPoint, writes: GuardedWrite[]): Promise<boolean> {
+    const guard = 'EXISTS (SELECT 1 FROM idempotency_keys WHERE id = ? AND lease_version = ? AND recovery_point = ?)';
+    const guardValues = [fence.id, fence.leaseVersion, point];
+    const statements = writes.map((w) => w(guard, guardValues));
+    if (statements.length === 0) {
+      const [result] = await this.pool.query<ResultSetHeader>(update.sql, update.values);
+      return result.affectedRows === 1;
+    }
+    const conn = await this.pool.getConnection();
+    try {
+      const sql = ['START TRANSACTION', update.sql, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
+      const values = [...update.values, ...statements.flatMap((s) => s.values)];
+      try {
+        const [results] = await conn.query(sql, values);
+        return (results as ResultSetHeader[])[1]?.affectedRows === 1;
+      } catch (err) {
+        // The batch stopped at the failing statement, inside the transaction.
+        await conn.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      conn.release();
+    }
+  }
+
+  async release(fence: Fence): Promise<boolean> {
+    const [result] = await this.pool.query<ResultSetHeader>(
+      "DELETE FROM idempotency_keys WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
+      [fence.id, fence.leaseVersion],
+    );
+    return result.affectedRows === 1;
+  }
+
+  async abandon(fence: Fence): Promise<boolean> {
+    const [result] = await this.pool.query<ResultSetHeader>(
+      "UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
+      [fence.id, fence.leaseVersion],
+    );
+    return result.affectedRows === 1;
+  }
+
+  async deleteExpired(record: IdempotencyRecord): Promise<void> {
+    await this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]);
+  }
+}

@@ -1,0 +1,68 @@
+/** Lifecycle of an idempotency key row (DESIGN §3). */
+export const KeyState = {
+  InProgress: 'in_progress',
+  Completed: 'completed',
+} as const;
+export type KeyState = (typeof KeyState)[keyof typeof KeyState];
+
+/**
+ * How far an attempt got. `provider_requested` is durable before any request
+ * leaves for the provider, so an attempt that resumes a row at that point
+ * knows a request may have been sent and re-sends it with the same
+ * provider key instead of releasing the row.
+ */
+export const RecoveryPoint = {
+  Started: 'started',
+  ProviderRequested: 'provider_requested',
+  ChargeRecorded: 'charge_recorded',
+  Completed: 'completed',
+} as const;
+export type RecoveryPoint = (typeof RecoveryPoint)[keyof typeof RecoveryPoint];
+
+const RECOVERY_POINTS: readonly string[] = Object.values(RecoveryPoint);
+const KEY_STATES: readonly string[] = Object.values(KeyState);
+
+export function parseRecoveryPoint(value: string): RecoveryPoint {
+  if (!RECOVERY_POINTS.includes(value)) throw new Error(`unknown recovery point "${value}"`);
+  return value as RecoveryPoint;
+}
+
+export function parseKeyState(value: string): KeyState {
+  if (!KEY_STATES.includes(value)) throw new Error(`unknown idempotency key state "${value}"`);
+  return value as KeyState;
+}
+
+/** A row of `idempotency_keys` as read, with the database clock at read time. */
+export interface IdempotencyRecord {
+  id: string;
+  scope: string;
+  key: string;
+  method: string;
+  fingerprint: Buffer;
+  fingerprintVersion: number;
+  state: KeyState;
+  recoveryPoint: RecoveryPoint;
+  lockedUntil: Date | null;
+  leaseVersion: number;
+  response: StoredResponse | null;
+  createdAt: Date;
+  expiresAt: Date;
+  /** NOW(6) of the database when the row was read: all lease arithmetic uses this clock. */
+  dbNow: Date;
+}
+
+/** The outcome replayed to retries. */
+export interface StoredResponse {
+  code: number;
+  message: string;
+  /** Serialized response message; null for an error status. */
+  body: Buffer | null;
+  /** Trailing metadata as [key, value] pairs; `-bin` values base64. */
+  trailers: Array<[string, string]>;
+}
+
+/** Identifies one attempt on one row: every write of the attempt is conditional on both. */
+export interface Fence {
+  id: string;
+  leaseVersion: number;
+}

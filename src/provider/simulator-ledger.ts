@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto';
+import type { PaymentIntent, ProviderRefund } from './provider-types.js';
+import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
+import { TEST_PAYMENT_METHODS } from './test-payment-methods.js';
+
+/**
+ * A ledger answer. `replayable` is false for parameter validation failures: like Stripe, the
+ * simulator stores an idempotent result only once an endpoint started executing, so a request
+ * that failed validation can be corrected and re-sent under the same key.
+ */
+export interface LedgerResult extends SimulatorResponse {
+  replayable: boolean;
+}
+
+/** Stripe rejects amounts above eight digits. */
+const MAX_AMOUNT = 99_999_999;
+
+class ValidationFailure extends Error {
+  constructor(
+    readonly param: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('hex')}`;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function assertKnownParams(params: URLSearchParams, allowed: readonly string[], allowMetadata: boolean): void {
+  for (const name of params.keys()) {
+    if (allowed.includes(name) || (allowMetadata && /^metadata\[[^\]]+\]$/.test(name))) continue;
+    throw new ValidationFailure(name, 'parameter_unknown', `Received unknown parameter: ${name}`);
+  }
+}
+
+function optionalInteger(params: URLSearchParams, name: string): number | undefined {
+  const raw = params.get(name);
+  if (raw === null) return undefined;
+  if (!/^\d{1,15}$/.test(raw)) throw new ValidationFailure(name, 'parameter_invalid_integer', `Invalid integer: ${raw}`);
+  const value = Number(raw);
+  if (value < 1) throw new ValidationFailure(name, 'parameter_invalid_integer', `This value must be greater than or equal to 1.`);
+  if (value > MAX_AMOUNT) throw new ValidationFailure(name, 'amount_too_large', `Amount must be no more than ${MAX_AMOUNT}.`);
+  return value;
+}
+
+function required(params: URLSearchParams, name: string): string {
+  const raw = params.get(name);
+  if (raw === null || raw === '') throw new ValidationFailure(name, 'parameter_missing', `Missing required param: ${name}.`);
+  return raw;
+}
+
+function notFound(kind: string, id: string, param: string): LedgerResult {
+  return {
+    ...stripeError(404, { type: 'invalid_request_error', code: 'resource_missing', param, message: `No such ${kind}: '${id}'` }),
+    replayable: true,
+  };
+}
+
+function invalid(code: string, message: string, param?: string): LedgerResult {
+  return {
+    ...stripeError(400, { type: 'invalid_request_error', code, message, ...(param === undefined ? {} : { param }) }),
+    replayable: true,
+  };
+}
+
+function ok(body: unknown): LedgerResult {
+  return { ...jsonResponse(200, body), replayable: true };
+}
+
+/**
+ * The simulator's in-memory provider state and its Stripe-like rules for PaymentIntents and
+ * refunds. Synchronous on purpose: a request's whole effect happens in one turn of the event loop,
+ * so concurrent requests cannot interleave inside it.
+ */
+export class SimulatorLedger {
+  private readonly intents = new Map<string, PaymentIntent>();
+  private readonly refundList = new Map<string, ProviderRefund>();
+  private readonly refundedByIntent = new Map<string, number>();
+  private readonly createsByKey = new Map<string, number>();
+
+  /** `POST /v1/payment_intents` (confirm=true only). */
+  createPaymentIntent(params: URLSearchParams, idempotencyKey: string | undefined): LedgerResult {
+    return validated(() => {
+      assertKnownParams(
+        params,
+        ['amount', 'currency', 'payment_method', 'confirm', 'capture_method', 'customer', 'description'],
+        true,
+      );
+      const amount = optionalInteger(params, 'amount');
+      if (amount === undefined) throw new ValidationFailure('amount', 'parameter_missing', 'Missing required param: amount.');
+      const currency = required(params, 'currency');
+      if (!/^[A-Za-z]{3}$/.test(currency)) throw new ValidationFailure('currency', 'parameter_invalid_string', `Invalid currency: ${currency}`);
+      if (params.get('confirm') !== 'true') {
+        throw new ValidationFailure('confirm', 'parameter_invalid_boolean', 'This simulator only creates PaymentIntents with confirm=true.');
+      }
+      const paymentMethod = required(params, 'payment_method');
+      const captureMethod = params.get('capture_method') ?? 'automatic';
+      if (captureMethod !== 'automatic' && captureMethod !== 'manual') {
+        throw new ValidationFailure('capture_method', 'parameter_invalid_string', `Invalid capture_method: ${captureMethod}`);
+      }
+      const metadata: Record<string, string> = {};
+      for (const [name, value] of params) {
+        const match = /^metadata\[([^\]]+)\]$/.exec(name);
+        if (match?.[1] !== undefined) metadata[match[1]] = value;
+      }
+
+      const behaviour = TEST_PAYMENT_METHODS.get(paymentMethod);
+      if (behaviour === undefined) return notFound('PaymentMethod', paymentMethod, 'payment_method');
+
+      const declined = behaviour.result === 'decline';
+      const intent: PaymentIntent = {
+        id: newId('pi'),
+        object: 'payment_intent',
+        amount,
+        amount_capturable: !declined && captureMethod === 'manual' ? amount : 0,
+        amount_received: !declined && captureMethod === 'automatic' ? amount : 0,
+        currency: currency.toLowerCase(),
+        status: declined ? 'requires_payment_method' : captureMethod === 'manual' ? 'requires_capture' : 'succeeded',
+        capture_method: captureMethod,
+        // Stripe detaches the PaymentMethod from a PaymentIntent whose confirmation failed.
+        payment_method: declined ? null : paymentMethod,
+        customer: params.get('customer'),
+        description: params.get('description'),
+        metadata,
+        last_payment_error: declined
+          ? {
+              type: 'card_error',
+              code: behaviour.decline.code,
+              decline_code: behaviour.decline.declineCode,
+              message: behaviour.decline.message,
+            }
+          : null,
+        created: nowSeconds(),
+      };
+      this.intents.set(intent.id, intent);
+      if (idempotencyKey !== undefined) this.createsByKey.set(idempotencyKey, (this.createsByKey.get(idempotencyKey) ?? 0) + 1);
+
+      if (!declined) return ok(intent);
+      return {
+        ...stripeError(402, {
+          type: 'card_error',
+          code: behaviour.decline.code,
+          decline_code: behaviour.decline.declineCode,
+          message: behaviour.decline.message,
+          param: 'payment_method',
+          payment_intent: intent,
+        }),
+        replayable: true,
+      };
+    });
+  }
+
+  /** `POST /v1/payment_intents/{id}/capture`. */
+  capturePaymentIntent(id: string, params: URLSearchParams): LedgerResult {
+    return validated(() => {
+      assertKnownParams(params, ['amount_to_capture'], false);
+      const amountToCapture = optionalInteger(params, 'amount_to_capture');
+      const intent = this.intents.get(id);
+      if (intent === undefined) return notFound('payment_intent', id, 'intent');
+      if (intent.status !== 'requires_capture') {
+        return invalid(
+          'payment_intent_unexpected_state',
+          `This PaymentIntent could not be captured because it has a status of ${intent.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`,
+        );
+      }
+      const amount = amountToCapture ?? intent.amount_capturable;
+      if (amount > intent.amount_capturable) {
+        return invalid(
+          'amount_too_large',
+          `The amount to capture (${amount}) is greater than the amount capturable (${intent.amount_capturable}).`,
+          'amount_to_capture',
+        );
+      }
+      intent.amount_received = amount;
+      intent.amount_capturable = 0;
+      intent.status = 'succeeded';
+      return ok(intent);
+    });
+  }
+
+  /** `POST /v1/payment_intents/{id}/cancel`. */
+  cancelPaymentIntent(id: string, params: URLSearchParams): LedgerResult {
+    return validated(() => {
+      assertKnownParams(params, ['cancellation_reason'], false);
+      const intent = this.intents.get(id);
+      if (intent === undefined) return notFound('payment_intent', id, 'intent');
+      // As Stripe: money that moved cannot be cancelled (refund it instead).
+      if (intent.status !== 'requires_capture' && intent.status !== 'requires_payment_method') {
+        return invalid(
+          'payment_intent_unexpected_state',
+          `You cannot cancel this PaymentIntent because it has a status of ${intent.status}. Only a PaymentIntent with one of the following statuses may be canceled: requires_payment_method, requires_capture.`,
+        );
+      }
+      intent.amount_capturable = 0;
+      intent.status = 'canceled';
+      return ok(intent);
+    });
+  }
+
+  /** `POST /v1/refunds`. */
+  createRefund(params: URLSearchParams): LedgerResult {
+    return validated(() => {
+      assertKnownParams(params, ['payment_intent', 'amount', 'reason'], true);
+      const intentId = required(params, 'payment_intent');
+      const requested = optionalInteger(params, 'amount');
+      const intent = this.intents.get(intentId);
+      if (intent === undefined) return notFound('payment_intent', intentId, 'payment_intent');
+      if (intent.status !== 'succeeded') {
+        return invalid(
+          'payment_intent_unexpected_state',
+          `This PaymentIntent (${intent.id}) does not have a successful charge to refund.`,
+          'payment_intent',
+        );
+      }
+      const refunded = this.refundedByIntent.get(intent.id) ?? 0;
+      const remaining = intent.amount_received - refunded;
+      if (remaining <= 0) {
+        return invalid('charge_already_refunded', `PaymentIntent ${intent.id} has already been refunded.`);
+      }
+      const amount = requested ?? remaining;
+      if (amount > remaining) {
+        return invalid(
+          'amount_too_large',
+          `Refund amount (${amount}) is greater than unrefunded amount on the PaymentIntent (${remaining}).`,
+          'amount',
+        );
+      }
+      const refund: ProviderRefund = {
+        id: newId('re'),
+        object: 'refund',
+        amount,
+        payment_intent: intent.id,
+        status: 'succeeded',
+        currency: intent.currency,
+        created: nowSeconds(),
+      };
+      this.refundList.set(refund.id, refund);
+      this.refundedByIntent.set(intent.id, refunded + amount);
+      return ok(refund);
+    });
+  }
+
+  /** `GET /v1/payment_intents/{id}`. */
+  retrievePaymentIntent(id: string): LedgerResult {
+    const intent = this.intents.get(id);
+    return intent === undefined ? notFound('payment_intent', id, 'intent') : ok(intent);
+  }
+
+  /** Copies, in creation order. */
+  paymentIntents(): PaymentIntent[] {
+    return [...this.intents.values()].map((pi) => structuredClone(pi));
+  }
+
+  /** Copies, in creation order. */
+  refunds(): ProviderRefund[] {
+    return [...this.refundList.values()].map((r) => structuredClone(r));
+  }
+
+  get paymentIntentCount(): number {
+    return this.intents.size;
+  }
+
+  get refundCount(): number {
+    return this.refundList.size;
+  }
+
+  /** How many PaymentIntents requests carrying this idempotency key created (0 or 1 by design). */
+  paymentIntentsCreatedWithKey(idempotencyKey: string): number {
+    return this.createsByKey.get(idempotencyKey) ?? 0;
+  }
+
+  /** PaymentIntent counts per value of one metadata key; intents without it are left out. */
+  countByMetadata(metadataKey: string): Record<string, number> {
+    const counts = new Map<string, number>();
+    for (const intent of this.intents.values()) {
+      const value = intent.metadata[metadataKey];
+      if (value !== undefined) counts.set(value, (counts.get(value) ?? 0) + 1);
+    }
+    return Object.fromEntries(counts);
+  }
+
+  reset(): void {
+    this.intents.clear();
+    this.refundList.clear();
+    this.refundedByIntent.clear();
+    this.createsByKey.clear();
+  }
+}
+
+function validated(run: () => LedgerResult): LedgerResult {
+  try {
+    return run();
+  } catch (err) {
+    if (!(err instanceof ValidationFailure)) throw err;
+    return {
+      ...stripeError(400, { type: 'invalid_request_error', code: err.code, param: err.param, message: err.message }),
+      replayable: false,
+    };
+  }
+}

@@ -1,0 +1,517 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { FaultInjector, parseSimulatorFault, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
+import type { PaymentIntent, ProviderRefund } from './provider-types.js';
+import { canonicalParams, SimulatorIdempotencyStore } from './simulator-idempotency-store.js';
+import { SimulatorLedger } from './simulator-ledger.js';
+import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
+
+/**
+ * Idle keep-alive timeout on the simulator's side. Longer than the client's pooled-socket idle
+ * timeout (4 s), so the client always closes an idle connection first; the other way round, a
+ * request can be written onto a connection the server is closing, and that is an unknown outcome.
+ */
+const SERVER_KEEP_ALIVE_TIMEOUT_MS = 30_000;
+
+/** Provider requests are small forms; anything larger is refused rather than buffered. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+export interface ProviderSimulatorOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default: a random `sk_test_...`. */
+  secretKey?: string;
+}
+
+/** Per provider idempotency key. */
+export interface SimulatorKeyStats {
+  requests: number;
+  /** Requests that ran (not replays, conflicts or injected 500s). */
+  processed: number;
+  replays: number;
+  /** 409: the key was still being processed. */
+  conflicts: number;
+  /** 400 idempotency_error: the key was reused for another endpoint or other parameters. */
+  mismatches: number;
+  paymentIntentsCreated: number;
+}
+
+export interface SimulatorStats {
+  /** Provider API requests received (control requests under /_sim/ are not counted). */
+  requests: number;
+  paymentIntentsCreated: number;
+  refundsCreated: number;
+  idempotentReplays: number;
+  idempotencyConflicts: number;
+  idempotencyMismatches: number;
+  faultsInjected: number;
+  /** Requests currently waiting on a `hold` fault. */
+  held: number;
+  byIdempotencyKey: Record<string, SimulatorKeyStats>;
+  /** PaymentIntents per value of a metadata key, when asked for (`groupBy`, `?group_by=`). */
+  paymentIntentsGroupedBy?: { metadataKey: string; counts: Record<string, number> };
+}
+
+function newKeyStats(): SimulatorKeyStats {
+  return { requests: 0, processed: 0, replays: 0, conflicts: 0, mismatches: 0, paymentIntentsCreated: 0 };
+}
+
+/**
+ * An in-memory, Stripe-compatible provider over real HTTP (DESIGN §6), with provider-side
+ * idempotency and fault injection. Start it with startProviderSimulator.
+ *
+ * Connections are accepted by a plain net.Server and handed to an http.Server. Keeping the two
+ * apart lets pause() close only the listening socket (new connects get ECONNREFUSED) and resume()
+ * listen again on the same port, while the HTTP side and its connection bookkeeping stay put.
+ */
+export class ProviderSimulator {
+  readonly host: string;
+  readonly secretKey: string;
+  readonly faults = new FaultInjector();
+
+  private portNumber = 0;
+  private listener: net.Server | undefined;
+  private readonly http: http.Server;
+  /** Every open connection with the number of requests it is serving. */
+  private readonly connections = new Map<net.Socket, number>();
+  private readonly ledger = new SimulatorLedger();
+  private readonly idempotency = new SimulatorIdempotencyStore();
+  private readonly expectedAuthorization: Buffer;
+  private readonly shutdown = new AbortController();
+  private heldRequests: (() => void)[] = [];
+  private heldWaiters: { count: number; resolve: () => void }[] = [];
+  private counters = { requests: 0, replays: 0, conflicts: 0, mismatches: 0 };
+  private keyStats = new Map<string, SimulatorKeyStats>();
+
+  private constructor(host: string, secretKey: string) {
+    this.host = host;
+    this.secretKey = secretKey;
+    this.expectedAuthorization = Buffer.from(`Bearer ${secretKey}`);
+    this.http = http.createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    this.http.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
+  }
+
+  /** @internal use startProviderSimulator */
+  static async start(opts: ProviderSimulatorOptions = {}): Promise<ProviderSimulator> {
+    const sim = new ProviderSimulator(opts.host ?? '127.0.0.1', opts.secretKey ?? `sk_test_${randomBytes(24).toString('hex')}`);
+    await sim.listen(opts.port ?? 0);
+    return sim;
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** Base URL for ProviderClient, e.g. `http://127.0.0.1:41234`. */
+  get url(): string {
+    const host = net.isIPv6(this.host) ? `[${this.host}]` : this.host;
+    return `http://${host}:${this.portNumber}`;
+  }
+
+  stats(opts: { groupBy?: string } = {}): SimulatorStats {
+    const stats: SimulatorStats = {
+      requests: this.counters.requests,
+      paymentIntentsCreated: this.ledger.paymentIntentCount,
+      refundsCreated: this.ledger.refundCount,
+      idempotentReplays: this.counters.replays,
+      idempotencyConflicts: this.counters.conflicts,
+      idempotencyMismatches: this.counters.mismatches,
+      faultsInjected: this.faults.injected,
+      held: this.heldRequests.length,
+      byIdempotencyKey: Object.fromEntries([...this.keyStats].map(([key, s]) => [key, { ...s }])),
+    };
+    if (opts.groupBy !== undefined) {
+      stats.paymentIntentsGroupedBy = { metadataKey: opts.groupBy, counts: this.ledger.countByMetadata(opts.groupBy) };
+    }
+    return stats;
+  }
+
+  /** Every PaymentIntent created (declined ones included), in creation order, as copies. */
+  paymentIntents(): PaymentIntent[] {
+    return this.ledger.paymentIntents();
+  }
+
+  refunds(): ProviderRefund[] {
+    return this.ledger.refunds();
+  }
+
+  /** How many PaymentIntents were created by requests carrying this provider idempotency key. */
+  paymentsForKey(idempotencyKey: string): number {
+    return this.ledger.paymentIntentsCreatedWithKey(idempotencyKey);
+  }
+
+  /** Resolves once at least `count` requests wait on a `hold` fault. */
+  whenHeld(count = 1): Promise<void> {
+    if (this.heldRequests.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.heldWaiters.push({ count, resolve }));
+  }
+
+  /** Lets every request waiting on a `hold` fault go on; returns how many there were. */
+  releaseHeld(): number {
+    const held = this.heldRequests;
+    this.heldRequests = [];
+    for (const release of held) release();
+    return held.length;
+  }
+
+  /**
+   * Stops accepting connections: the listening socket is closed, so connects get ECONNREFUSED.
+   * Idle keep-alive connections are closed too, otherwise a pooled client socket would still reach
+   * the simulator. Resolves once the peer has acknowledged each of those closes, which means a
+   * client has dropped the socket from its pool before the caller's next request. Connections
+   * serving a request (held, hanging) are left alone.
+   */
+  async pause(): Promise<void> {
+    const listener = this.listener;
+    if (listener === undefined) return;
+    this.listener = undefined;
+    listener.close(); // closes the listening descriptor synchronously; the callback waits for connections
+    const closing: Promise<void>[] = [];
+    for (const [socket, active] of this.connections) {
+      if (active > 0 || socket.destroyed) continue;
+      closing.push(new Promise((resolve) => socket.once('close', () => resolve())));
+      socket.end();
+    }
+    await Promise.all(closing);
+  }
+
+  /** Listens again on the same port after pause(). */
+  async resume(): Promise<void> {
+    if (this.listener !== undefined) return;
+    await this.listen(this.portNumber);
+  }
+
+  /** Forgets all state: PaymentIntents, refunds, idempotency keys, faults and counters. */
+  reset(): void {
+    this.ledger.reset();
+    this.idempotency.clear();
+    this.faults.reset();
+    this.counters = { requests: 0, replays: 0, conflicts: 0, mismatches: 0 };
+    this.keyStats = new Map();
+  }
+
+  /** Stops listening and destroys every connection, keep-alive and hanging ones included. */
+  async close(): Promise<void> {
+    this.shutdown.abort();
+    this.releaseHeld();
+    const listener = this.listener;
+    this.listener = undefined;
+    const listenerClosed = new Promise<void>((resolve) => {
+      if (listener === undefined) resolve();
+      else listener.close(() => resolve());
+    });
+    const socketsClosed = [...this.connections.keys()].map(
+      (socket) => new Promise<void>((resolve) => {
+        if (socket.destroyed) resolve();
+        else socket.once('close', () => resolve()).destroy();
+      }),
+    );
+    // Never listening itself, the HTTP server only needs close() to stop its timers.
+    this.http.close(() => undefined);
+    await Promise.all([listenerClosed, ...socketsClosed]);
+  }
+
+  private listen(port: number): Promise<void> {
+    const listener = net.createServer({ noDelay: true }, (socket) => {
+      this.connections.set(socket, 0);
+      socket.once('close', () => this.connections.delete(socket));
+      this.http.emit('connection', socket);
+    });
+    return new Promise((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ port, host: this.host }, () => {
+        listener.off('error', reject);
+        const address = listener.address();
+        if (address === null || typeof address === 'string') {
+          reject(new Error('simulator is not listening on a TCP port'));
+          return;
+        }
+        this.portNumber = address.port;
+        this.listener = listener;
+        resolve();
+      });
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const socket = req.socket;
+    this.connections.set(socket, (this.connections.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const active = this.connections.get(socket);
+      if (active !== undefined) this.connections.set(socket, active - 1);
+    });
+    try {
+      await this.route(req, res);
+    } catch {
+      // Aborted by close(), or a bug: answer like Stripe does when it fails, without details.
+      if (!res.headersSent && !res.destroyed) {
+        send(res, stripeError(500, { type: 'api_error', message: 'An unknown error occurred.' }));
+      }
+    }
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const isControl = path.startsWith('/_sim/');
+    if (!isControl) this.counters.requests += 1;
+
+    if (body === undefined) {
+      send(res, stripeError(413, { type: 'invalid_request_error', message: 'Request body too large.' }));
+      return;
+    }
+    if (!this.authorized(req.headers.authorization)) {
+      // Never echo what was sent: it may be a real key.
+      send(res, stripeError(401, { type: 'invalid_request_error', message: 'Invalid API Key provided' }));
+      return;
+    }
+    if (isControl) {
+      this.control(method, path, url.searchParams, body, res);
+      return;
+    }
+
+    const faults = this.faults.take(method, path);
+    if (faults.outcome === 'http500') {
+      await this.wait(faults.delay);
+      send(res, stripeError(500, { type: 'api_error', message: 'An unknown error occurred while processing your request.' }));
+      return;
+    }
+
+    const params = new URLSearchParams(body.toString('utf8'));
+    const key = method === 'POST' ? singleHeader(req.headers['idempotency-key']) : undefined;
+    if (key === undefined) {
+      await this.wait(faults.delay);
+      this.respond(res, this.dispatch(method, path, params, undefined), faults.outcome, undefined, false);
+      return;
+    }
+
+    const stats = this.statsForKey(key);
+    stats.requests += 1;
+    const endpoint = `${method} ${path}`;
+    // Atomic: claim() checks and inserts in one synchronous call, with no await in between.
+    const claim = this.idempotency.claim(key, endpoint, canonicalParams(params));
+    switch (claim.kind) {
+      case 'claimed': {
+        let response: SimulatorResponse & { replayable: boolean };
+        try {
+          await this.wait(faults.delay);
+          response = this.dispatch(method, path, params, key);
+        } catch (err) {
+          this.idempotency.release(key);
+          throw err;
+        }
+        stats.processed += 1;
+        if (response.replayable) this.idempotency.complete(key, response);
+        else this.idempotency.release(key);
+        this.respond(res, response, faults.outcome, key, false);
+        return;
+      }
+      case 'replay':
+        stats.replays += 1;
+        this.counters.replays += 1;
+        await this.wait(faults.delay);
+        this.respond(res, claim.response, faults.outcome, key, true);
+        return;
+      case 'in_progress':
+        stats.conflicts += 1;
+        this.counters.conflicts += 1;
+        await this.wait(faults.delay);
+        this.respond(
+          res,
+          stripeError(409, {
+            type: 'idempotency_error',
+            message: `There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ${key}. Please try again later.`,
+          }),
+          faults.outcome,
+          key,
+          false,
+        );
+        return;
+      case 'other_endpoint':
+      case 'other_params':
+        stats.mismatches += 1;
+        this.counters.mismatches += 1;
+        await this.wait(faults.delay);
+        this.respond(
+          res,
+          stripeError(400, {
+            type: 'idempotency_error',
+            message:
+              claim.kind === 'other_endpoint'
+                ? `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${claim.firstEndpoint}' vs '${endpoint}'). Try using a key other than '${key}' if you meant to execute a different request.`
+                : `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+          }),
+          faults.outcome,
+          key,
+          false,
+        );
+        return;
+    }
+  }
+
+  private dispatch(
+    method: string,
+    path: string,
+    params: URLSearchParams,
+    key: string | undefined,
+  ): SimulatorResponse & { replayable: boolean } {
+    const parts = path.split('/'); // ['', 'v1', resource, id?, action?]
+    const resource = parts[2];
+    const id = parts[3] === undefined ? undefined : decodeURIComponent(parts[3]);
+    const action = parts[4];
+    if (parts[1] === 'v1' && parts.length <= 5) {
+      if (resource === 'payment_intents') {
+        if (method === 'POST' && id === undefined) {
+          const result = this.ledger.createPaymentIntent(params, key);
+          if (key !== undefined && (result.status === 200 || result.status === 402)) this.statsForKey(key).paymentIntentsCreated += 1;
+          return result;
+        }
+        if (method === 'GET' && id !== undefined && action === undefined) return this.ledger.retrievePaymentIntent(id);
+        if (method === 'POST' && id !== undefined && action === 'capture') return this.ledger.capturePaymentIntent(id, params);
+        if (method === 'POST' && id !== undefined && action === 'cancel') return this.ledger.cancelPaymentIntent(id, params);
+      }
+      if (resource === 'refunds' && method === 'POST' && id === undefined) return this.ledger.createRefund(params);
+    }
+    return {
+      ...stripeError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` }),
+      replayable: false,
+    };
+  }
+
+  private respond(
+    res: http.ServerResponse,
+    response: SimulatorResponse,
+    outcome: OutcomeFaultKind | undefined,
+    key: string | undefined,
+    replayed: boolean,
+  ): void {
+    if (outcome === 'chargeThenDrop') {
+      res.socket?.destroy();
+      return;
+    }
+    if (outcome === 'hang') return; // the client's timeout ends it, or close()
+    const headers: http.OutgoingHttpHeaders = {};
+    if (key !== undefined) headers['idempotency-key'] = key;
+    if (replayed) headers['idempotent-replayed'] = 'true';
+    send(res, response, headers);
+  }
+
+  private control(method: string, path: string, query: URLSearchParams, body: Buffer, res: http.ServerResponse): void {
+    const route = `${method} ${path}`;
+    switch (route) {
+      case 'GET /_sim/stats': {
+        const groupBy = query.get('group_by');
+        send(res, jsonResponse(200, this.stats(groupBy === null ? {} : { groupBy })));
+        return;
+      }
+      case 'GET /_sim/faults':
+        send(res, jsonResponse(200, { faults: this.faults.list() }));
+        return;
+      case 'POST /_sim/faults': {
+        try {
+          this.faults.add(parseSimulatorFault(JSON.parse(body.toString('utf8'))));
+        } catch (err) {
+          const message = err instanceof Error ? err.message : 'invalid fault';
+          send(res, stripeError(400, { type: 'invalid_request_error', message }));
+          return;
+        }
+        send(res, jsonResponse(201, { faults: this.faults.list() }));
+        return;
+      }
+      case 'DELETE /_sim/faults':
+        this.faults.clear();
+        send(res, jsonResponse(200, { faults: [] }));
+        return;
+      case 'POST /_sim/release':
+        send(res, jsonResponse(200, { released: this.releaseHeld() }));
+        return;
+      case 'POST /_sim/reset':
+        this.reset();
+        send(res, jsonResponse(200, { reset: true }));
+        return;
+      case 'GET /_sim/payment_intents':
+        send(res, jsonResponse(200, { data: this.paymentIntents() }));
+        return;
+      default:
+        send(res, stripeError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${route}).` }));
+    }
+  }
+
+  private async wait(fault: DelayFault | undefined): Promise<void> {
+    if (fault === undefined) return;
+    this.shutdown.signal.throwIfAborted();
+    if (fault.kind === 'latency') {
+      await delay(fault.ms, undefined, { signal: this.shutdown.signal });
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      this.heldRequests.push(resolve);
+      const ready = this.heldWaiters.filter((w) => this.heldRequests.length >= w.count);
+      this.heldWaiters = this.heldWaiters.filter((w) => this.heldRequests.length < w.count);
+      for (const w of ready) w.resolve();
+    });
+    this.shutdown.signal.throwIfAborted();
+  }
+
+  private authorized(header: string | undefined): boolean {
+    if (header === undefined) return false;
+    const given = Buffer.from(header);
+    return given.length === this.expectedAuthorization.length && timingSafeEqual(given, this.expectedAuthorization);
+  }
+
+  private statsForKey(key: string): SimulatorKeyStats {
+    let stats = this.keyStats.get(key);
+    if (stats === undefined) {
+      stats = newKeyStats();
+      this.keyStats.set(key, stats);
+    }
+    return stats;
+  }
+}
+
+/** Starts a simulator listening on `host:port` (127.0.0.1 and a free port by default). */
+export function startProviderSimulator(opts?: ProviderSimulatorOptions): Promise<ProviderSimulator> {
+  return ProviderSimulator.start(opts);
+}
+
+function send(res: http.ServerResponse, response: SimulatorResponse, extra: http.OutgoingHttpHeaders = {}): void {
+  if (res.destroyed) return;
+  res.writeHead(response.status, {
+    ...extra,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(response.body),
+    'request-id': `req_${randomBytes(7).toString('hex')}`,
+  });
+  res.end(response.body);
+}
+
+/** The whole request body, or undefined when it exceeds MAX_REQUEST_BYTES. */
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('client went away before sending the whole request'));
+    });
+  });
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
