@@ -27,7 +27,7 @@ export function createPool(url: string, connectionLimit = DEFAULT_CONNECTION_LIM
   });
   pool.on('connection', (conn) => {
     // The callback form is the only one `connection` events offer; errors surface on first use.
-    conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, time_zone = '+00:00'");
+    conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET time_zone = '+00:00'");
   });
   return pool;
 }

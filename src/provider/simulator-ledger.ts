@@ -56,9 +56,13 @@ function required(params: URLSearchParams, name: string): string {
   return raw;
 }
 
-function notFound(kind: string, id: string, param: string): LedgerResult {
+/**
+ * `resource_missing`: 404 for an id in the URL path; 400 for an id passed as a parameter, which
+ * makes the request itself invalid (as Stripe answers an unknown `payment_method`).
+ */
+function notFound(kind: string, id: string, param: string, status: 400 | 404): LedgerResult {
   return {
-    ...stripeError(404, { type: 'invalid_request_error', code: 'resource_missing', param, message: `No such ${kind}: '${id}'` }),
+    ...stripeError(status, { type: 'invalid_request_error', code: 'resource_missing', param, message: `No such ${kind}: '${id}'` }),
     replayable: true,
   };
 }
@@ -112,7 +116,7 @@ export class SimulatorLedger {
       }
 
       const behaviour = TEST_PAYMENT_METHODS.get(paymentMethod);
-      if (behaviour === undefined) return notFound('PaymentMethod', paymentMethod, 'payment_method');
+      if (behaviour === undefined) return notFound('PaymentMethod', paymentMethod, 'payment_method', 400);
 
       const declined = behaviour.result === 'decline';
       const intent: PaymentIntent = {
@@ -163,7 +167,7 @@ export class SimulatorLedger {
       assertKnownParams(params, ['amount_to_capture'], false);
       const amountToCapture = optionalInteger(params, 'amount_to_capture');
       const intent = this.intents.get(id);
-      if (intent === undefined) return notFound('payment_intent', id, 'intent');
+      if (intent === undefined) return notFound('payment_intent', id, 'intent', 404);
       if (intent.status !== 'requires_capture') {
         return invalid(
           'payment_intent_unexpected_state',
@@ -190,7 +194,7 @@ export class SimulatorLedger {
     return validated(() => {
       assertKnownParams(params, ['cancellation_reason'], false);
       const intent = this.intents.get(id);
-      if (intent === undefined) return notFound('payment_intent', id, 'intent');
+      if (intent === undefined) return notFound('payment_intent', id, 'intent', 404);
       // As Stripe: money that moved cannot be cancelled (refund it instead).
       if (intent.status !== 'requires_capture' && intent.status !== 'requires_payment_method') {
         return invalid(
@@ -211,7 +215,7 @@ export class SimulatorLedger {
       const intentId = required(params, 'payment_intent');
       const requested = optionalInteger(params, 'amount');
       const intent = this.intents.get(intentId);
-      if (intent === undefined) return notFound('payment_intent', intentId, 'payment_intent');
+      if (intent === undefined) return notFound('payment_intent', intentId, 'payment_intent', 400);
       if (intent.status !== 'succeeded') {
         return invalid(
           'payment_intent_unexpected_state',
@@ -250,7 +254,7 @@ export class SimulatorLedger {
   /** `GET /v1/payment_intents/{id}`. */
   retrievePaymentIntent(id: string): LedgerResult {
     const intent = this.intents.get(id);
-    return intent === undefined ? notFound('payment_intent', id, 'intent') : ok(intent);
+    return intent === undefined ? notFound('payment_intent', id, 'intent', 404) : ok(intent);
   }
 
   /** Copies, in creation order. */

@@ -1,0 +1,97 @@
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { loadConfig, ConfigError, type Config } from './config.js';
+import { startLocalMysql, MysqlNotInstalledError, type LocalMysql } from './db/local-mysql.js';
+import { migrate } from './db/migrations.js';
+import { createPool, type Pool } from './db/pool.js';
+import { createLogger, type Logger } from './logger.js';
+import { MerchantStore } from './merchants/merchant-store.js';
+import { ProviderClient } from './provider/provider-client.js';
+import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
+import { startServer, type RunningServer } from './server.js';
+
+/** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */
+const SHUTDOWN_GRACE_MS = 20_000;
+
+function credentials(config: Config): grpc.ServerCredentials {
+  if (!config.tls) return grpc.ServerCredentials.createInsecure();
+  const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tls.cert), private_key: readFileSync(config.tls.key) }], ca !== null);
+}
+
+async function openDatabase(config: Config, log: Logger): Promise<{ url: string; local: LocalMysql | undefined }> {
+  if (config.mysqlUrl) return { url: config.mysqlUrl, local: undefined };
+  const dataDir = path.resolve(config.dataDir, 'mysql');
+  log.info({ dataDir }, 'MYSQL_URL is not set: starting a private MySQL/MariaDB instance');
+  const local = await startLocalMysql({ dataDir, reuseRunning: true, log: (msg) => log.info(msg) });
+  return { url: local.url, local };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const cleanups: Array<() => Promise<unknown>> = [];
+  let running: RunningServer | undefined;
+  let stopping = false;
+
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight calls');
+    if (running) await running.shutdown(SHUTDOWN_GRACE_MS);
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => log.warn({ err }, 'cleanup failed'));
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  const db = await openDatabase(config, log);
+  if (db.local) cleanups.push(() => db.local!.stop());
+  const pool: Pool = createPool(db.url);
+  cleanups.push(() => pool.end());
+  const applied = await migrate(pool);
+  if (applied.length > 0) log.info({ versions: applied }, 'applied database migrations');
+
+  let provider: ProviderClient;
+  if (config.providerUrl && config.providerSecretKey) {
+    provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey });
+  } else {
+    const sim: ProviderSimulator = await startProviderSimulator();
+    cleanups.push(() => sim.close());
+    log.info({ url: sim.url }, 'PAYMENTS_PROVIDER_URL is not set: using the built-in provider simulator');
+    provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey });
+  }
+  cleanups.push(async () => provider.close());
+
+  const merchants = new MerchantStore(pool);
+  if ((await merchants.count()) === 0) {
+    const dev = await merchants.create('development');
+    // Printed once, on the first start with an empty database; only its hash is stored.
+    process.stdout.write(`${JSON.stringify({ development_merchant_id: dev.merchantId, api_key: dev.apiKey })}\n`);
+    log.info({ merchantId: dev.merchantId }, 'created a development merchant; its API key was printed above and is not shown again');
+  }
+
+  running = await startServer({
+    pool,
+    provider,
+    log,
+    listen: config.listen,
+    ttlSeconds: config.keyTtlSeconds,
+    leaseSeconds: config.leaseSeconds,
+    inFlightWaitMs: config.inFlightWaitMs,
+    credentials: credentials(config),
+  });
+  log.info({ listen: config.listen, port: running.port, tls: config.tls !== undefined }, 'payments gRPC server listening');
+}
+
+main().catch((err: unknown) => {
+  const log = createLogger();
+  if (err instanceof ConfigError || err instanceof MysqlNotInstalledError) {
+    log.fatal(err.message);
+  } else {
+    log.fatal({ err }, 'failed to start');
+  }
+  process.exit(1);
+});

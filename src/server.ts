@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Pool } from './db/pool.js';
+import { PaymentServiceService } from './gen/payments/v1/payments.js';
+import { authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
+import { addReflection } from './grpc/reflection.js';
+import type { IdempotencyObserver } from './idempotency/idempotency-events.js';
+import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
+import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
+import { withRawResponses } from './idempotency/raw-response.js';
+import { RecoveryPoint } from './idempotency/record.js';
+import type { Logger } from './logger.js';
+import { MerchantStore } from './merchants/merchant-store.js';
+import { ChargeRepository } from './payments/charge-repository.js';
+import { paymentHandlers } from './payments/payment-handlers.js';
+import { PaymentService } from './payments/payment-service.js';
+import type { ProviderClient } from './provider/provider-client.js';
+
+export const DESCRIPTOR_SET_PATH = path.join(__dirname, 'gen', 'payments.binpb');
+
+export interface ServerOptions {
+  pool: Pool;
+  provider: ProviderClient;
+  log: Logger;
+  listen: string;
+  ttlSeconds: number;
+  leaseSeconds: number;
+  inFlightWaitMs: number;
+  credentials?: grpc.ServerCredentials;
+  /** Only for the benchmark's baseline: serve mutating RPCs without the idempotency interceptor. */
+  withoutIdempotency?: boolean;
+  observe?: IdempotencyObserver;
+}
+
+export interface RunningServer {
+  server: grpc.Server;
+  port: number;
+  health: HealthImplementation;
+  /** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cancels the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/**
+ * Every mutating method of PaymentService talks to the provider only after
+ * validation (no side effects), so its claim starts at `provider_requested`:
+ * the INSERT that claims the key also durably records that a provider request
+ * may follow, which spares one round trip per call.
+ */
+const initialRecoveryPoint = (): RecoveryPoint => RecoveryPoint.ProviderRequested;
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
+  const merchants = new MerchantStore(o.pool);
+  const interceptors: grpc.ServerInterceptor[] = [authInterceptor((key) => merchants.authenticate(key), o.log)];
+  if (!o.withoutIdempotency) {
+    interceptors.push(
+      idempotencyInterceptor({
+        store: new MysqlIdempotencyStore(o.pool),
+        descriptorSet,
+        services: [PaymentServiceService],
+        scopeOf: merchantOf,
+        ttlSeconds: o.ttlSeconds,
+        leaseSeconds: o.leaseSeconds,
+        maxWaitMs: o.inFlightWaitMs,
+        initialRecoveryPoint,
+        log: o.log,
+        ...(o.observe ? { observe: o.observe } : {}),
+      }),
+    );
+  }
+  const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': 1024 * 1024 });
+  const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency);
+  server.addService(withRawResponses(PaymentServiceService), paymentHandlers(service, o.log));
+  const health = new HealthImplementation({ '': 'SERVING', 'payments.v1.PaymentService': 'SERVING' });
+  health.addToServer(server);
+  addReflection(server, descriptorSet);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(o.listen, o.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+
+  return {
+    server,
+    port,
+    health,
+    shutdown: async (graceMs) => {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus('payments.v1.PaymentService', 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
+

@@ -1,0 +1,73 @@
+import * as grpc from '@grpc/grpc-js';
+import { PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
+
+export interface UnaryResult<Res> {
+  response?: Res;
+  error?: grpc.ServiceError;
+  headers: grpc.Metadata;
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, res?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Calls a unary method and collects the response or error together with the response headers. */
+export function callUnary<Req, Res>(
+  client: PaymentServiceClient,
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions> = {},
+): Promise<UnaryResult<Res>> {
+  return new Promise((resolve) => {
+    let headers = new grpc.Metadata();
+    const call = method.call(client, request, metadata, options, (err, res) => {
+      resolve(err ? { error: err, headers } : { ...(res !== undefined ? { response: res } : {}), headers });
+    });
+    call.on('metadata', (md: grpc.Metadata) => {
+      headers = md;
+    });
+  });
+}
+
+export function metadata(entries: Record<string, string | string[]>): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(entries)) for (const value of Array.isArray(v) ? v : [v]) md.add(k, value);
+  return md;
+}
+
+export function paymentClient(port: number): PaymentServiceClient {
+  return new PaymentServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
+
+/** A client that sends and receives raw bytes, to compare responses byte for byte. */
+export function rawUnary(
+  port: number,
+  path: string,
+  request: Uint8Array,
+  md: grpc.Metadata,
+  options: Partial<grpc.CallOptions> = {},
+): Promise<{ bytes?: Buffer; error?: grpc.ServiceError; headers: grpc.Metadata }> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return new Promise((resolve) => {
+    let headers = new grpc.Metadata();
+    const call = client.makeUnaryRequest<Uint8Array, Buffer>(
+      path,
+      (b) => Buffer.from(b),
+      (b) => b,
+      request,
+      md,
+      options,
+      (err, bytes) => {
+        client.close();
+        resolve(err ? { error: err, headers } : { ...(bytes ? { bytes } : {}), headers });
+      },
+    );
+    call.on('metadata', (m: grpc.Metadata) => {
+      headers = m;
+    });
+  });
+}
