@@ -1,5 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
-import { PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
+import {
+  PaymentServiceClient,
+  type CancelChargeRequest,
+  type CaptureChargeRequest,
+  type Charge,
+  type CreateChargeRequest,
+  type GetChargeRequest,
+  type ListChargesRequest,
+  type ListChargesResponse,
+  type Refund,
+  type RefundChargeRequest,
+} from '../../src/gen/payments/v1/payments.js';
 
 export interface UnaryResult<Res> {
   response?: Res;
@@ -7,28 +18,36 @@ export interface UnaryResult<Res> {
   headers: grpc.Metadata;
 }
 
-type UnaryMethod<Req, Res> = (
-  request: Req,
-  metadata: grpc.Metadata,
-  options: Partial<grpc.CallOptions>,
-  callback: (err: grpc.ServiceError | null, res?: Res) => void,
-) => grpc.ClientUnaryCall;
+type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
+type FullSignature<Req, Res> = (request: Req, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: Callback<Res>) => grpc.ClientUnaryCall;
+/** `PaymentServiceClient.prototype.x` is untyped (the client is built at run time), so the response type follows the request type. */
+type Method = (...args: never[]) => unknown;
 
 /** Calls a unary method and collects the response or error together with the response headers. */
-export function callUnary<Req, Res>(
+export function callUnary(client: PaymentServiceClient, method: Method, request: ListChargesRequest, md: grpc.Metadata, options?: Partial<grpc.CallOptions>): Promise<UnaryResult<ListChargesResponse>>;
+export function callUnary(client: PaymentServiceClient, method: Method, request: RefundChargeRequest, md: grpc.Metadata, options?: Partial<grpc.CallOptions>): Promise<UnaryResult<Refund>>;
+export function callUnary(
   client: PaymentServiceClient,
-  method: UnaryMethod<Req, Res>,
-  request: Req,
-  metadata: grpc.Metadata,
+  method: Method,
+  request: CreateChargeRequest | CaptureChargeRequest | CancelChargeRequest | GetChargeRequest,
+  md: grpc.Metadata,
+  options?: Partial<grpc.CallOptions>,
+): Promise<UnaryResult<Charge>>;
+export function callUnary(
+  client: PaymentServiceClient,
+  method: Method,
+  request: unknown,
+  md: grpc.Metadata,
   options: Partial<grpc.CallOptions> = {},
-): Promise<UnaryResult<Res>> {
+): Promise<UnaryResult<unknown>> {
+  const fn = method as unknown as FullSignature<unknown, unknown>;
   return new Promise((resolve) => {
     let headers = new grpc.Metadata();
-    const call = method.call(client, request, metadata, options, (err, res) => {
-      resolve(err ? { error: err, headers } : { ...(res !== undefined ? { response: res } : {}), headers });
+    const call = fn.call(client, request, md, options, (err, res) => {
+      resolve(err ? { error: err, headers } : { response: res, headers });
     });
-    call.on('metadata', (md: grpc.Metadata) => {
-      headers = md;
+    call.on('metadata', (m: grpc.Metadata) => {
+      headers = m;
     });
   });
 }
