@@ -196,8 +196,12 @@ export class ProviderClient {
       });
 
       req.on('error', (cause: NodeJS.ErrnoException) => {
-        settle(connected ? lost('connection_lost', `connection to the provider lost during ${method} ${path}`, cause)
-          : lost(connectFailureReason(cause.code), `could not connect to the provider (${cause.code ?? cause.message})`, cause));
+        if (connected) {
+          settle(lost('connection_lost', `connection to the provider lost during ${method} ${path}`, cause));
+        } else {
+          const reason = connectFailureReason(cause.code);
+          settle(lost(reason, `could not connect to the provider (${cause.code ?? cause.message})`, cause));
+        }
       });
 
       req.on('response', (res) => {
@@ -249,7 +253,10 @@ export class ProviderClient {
     if (status === 401 || status === 403) return { ok: false, error: new ProviderAuthenticationError(status) };
     if (status >= 500) return unknown('server_error', `provider answered ${what} with HTTP ${status}`);
     if (status === 429) return unknown('rate_limited', `provider rate-limited ${what} (HTTP 429)`);
-    if (status === 409) return unknown('idempotency_in_progress', `provider is still processing another ${what} with the same idempotency key (HTTP 409)`);
+    if (status === 409) {
+      const message = `provider is still processing another ${what} with the same idempotency key (HTTP 409)`;
+      return unknown('idempotency_in_progress', message);
+    }
 
     let json: unknown;
     try {
@@ -267,24 +274,40 @@ export class ProviderClient {
     }
 
     const body = parseProviderErrorBody(json);
-    if (body === undefined) return unknown('bad_response', `provider answered ${what} with HTTP ${status} without an error object`);
+    if (body === undefined) {
+      return unknown('bad_response', `provider answered ${what} with HTTP ${status} without an error object`);
+    }
     const message = this.redact(body.message);
     if (status === 402) {
       let paymentIntent: PaymentIntent | undefined;
       try {
-        paymentIntent = body.paymentIntent === undefined || body.paymentIntent === null ? undefined : parsePaymentIntent(body.paymentIntent);
+        paymentIntent = body.paymentIntent == null ? undefined : parsePaymentIntent(body.paymentIntent);
       } catch {
         paymentIntent = undefined; // the decline itself is definitive; the attached object is a bonus
       }
       return {
         ok: false,
-        error: new ProviderCardError({ message, httpStatus: status, code: body.code ?? 'card_declined', declineCode: body.declineCode, paymentIntent, requestId }),
+        error: new ProviderCardError({
+          message,
+          httpStatus: status,
+          code: body.code ?? 'card_declined',
+          declineCode: body.declineCode,
+          paymentIntent,
+          requestId,
+        }),
       };
     }
     if (status === 400 || status === 404) {
       return {
         ok: false,
-        error: new ProviderInvalidRequestError({ message, httpStatus: status, type: body.type, code: body.code, param: body.param, requestId }),
+        error: new ProviderInvalidRequestError({
+          message,
+          httpStatus: status,
+          type: body.type,
+          code: body.code,
+          param: body.param,
+          requestId,
+        }),
       };
     }
     return unknown('bad_response', `provider answered ${what} with unexpected HTTP ${status}`);

@@ -369,6 +369,25 @@ describe('provider simulator', () => {
         agent.destroy();
       }
     });
+
+    it('closes a connection that was busy when it paused once its request is answered', async () => {
+      const agent = new http.Agent({ keepAlive: true });
+      try {
+        sim.faults.add({ kind: 'hold' });
+        const busy = call(sim, 'POST', '/v1/payment_intents', { form: visaForm, agent });
+        await sim.whenHeld(1);
+        const [socket] = Object.values(agent.sockets).flat();
+        const socketClosed = new Promise<void>((resolve) => socket?.once('close', () => resolve()));
+
+        await sim.pause();
+        sim.releaseHeld();
+        expect((await busy).status).to.equal(200);
+        await socketClosed;
+      } finally {
+        agent.destroy();
+        await sim.resume();
+      }
+    });
   });
 
   describe('lifecycle', () => {

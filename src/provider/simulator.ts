@@ -165,7 +165,7 @@ export class ProviderSimulator {
    * Idle keep-alive connections are closed too, otherwise a pooled client socket would still reach
    * the simulator. Resolves once the peer has acknowledged each of those closes, which means a
    * client has dropped the socket from its pool before the caller's next request. Connections
-   * serving a request (held, hanging) are left alone.
+   * serving a request (held, hanging) finish it and are closed then.
    */
   async pause(): Promise<void> {
     const listener = this.listener;
@@ -244,7 +244,10 @@ export class ProviderSimulator {
     this.connections.set(socket, (this.connections.get(socket) ?? 0) + 1);
     res.once('close', () => {
       const active = this.connections.get(socket);
-      if (active !== undefined) this.connections.set(socket, active - 1);
+      if (active === undefined) return;
+      this.connections.set(socket, active - 1);
+      // Paused: a connection that was busy when pause() ran must not stay pooled by the client.
+      if (active === 1 && this.listener === undefined && !socket.destroyed) socket.end();
     });
     try {
       await this.route(req, res);
