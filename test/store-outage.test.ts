@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { status as Code } from '@grpc/grpc-js';
+import { startLocalMysql, type LocalMysql } from '../src/db/local-mysql.js';
+import { migrate } from '../src/db/migrations.js';
+import { createPool, type Pool } from '../src/db/pool.js';
+import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
+import { decodeStatusDetails } from '../src/grpc/status-details.js';
+import { callUnary } from './support/grpc-client.js';
+import { startTestServer, type TestServer } from './support/test-server.js';
+
+describe('idempotency store outage (private database killed with SIGKILL)', function () {
+  this.timeout(180_000);
+  let dataDir: string;
+  let db: LocalMysql;
+  let pool: Pool;
+  let t: TestServer;
+
+  before(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'payments-outage-'));
+    db = await startLocalMysql({ dataDir });
+    pool = createPool(db.url);
+    await migrate(pool);
+    t = await startTestServer({ pool });
+  });
+  after(async () => {
+    await t?.close();
+    await pool?.end();
+    await db?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('fails closed with UNAVAILABLE and no provider call, then charges exactly once after the restart', async () => {
+    const key = `outage-${randomUUID()}`;
+    const order = `o-${randomUUID()}`;
+    const req = { amount: '3100', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
+    // Authenticate once while the database is up (API keys are cached briefly), so the
+    // outage is met by the idempotency claim itself.
+    expect((await callUnary(t.client, PaymentServiceClient.prototype.listCharges, { pageSize: 1, pageToken: '', customerId: '' }, t.md())).error).to.equal(undefined);
+
+    await db.kill('SIGKILL');
+    const before = t.sim.stats().requests;
+    const down = await callUnary(t.client, PaymentServiceClient.prototype.createCharge, req, t.md(key));
+    expect(down.error?.code).to.equal(Code.UNAVAILABLE);
+    const details = decodeStatusDetails(down.error!.metadata.get('grpc-status-details-bin')[0] as Buffer);
+    expect(details.errorInfo?.reason).to.equal('IDEMPOTENCY_UNAVAILABLE');
+    expect(down.error?.details).to.not.match(/\bat \S+:\d+/); // no stack trace
+    expect(t.sim.stats().requests).to.equal(before);
+
+    await db.restart();
+    let retry = await callUnary(t.client, PaymentServiceClient.prototype.createCharge, req, t.md(key));
+    // The pool may hand out one connection that died with the server before it notices.
+    for (let i = 0; i < 5 && retry.error?.code === Code.UNAVAILABLE; i++) {
+      retry = await callUnary(t.client, PaymentServiceClient.prototype.createCharge, req, t.md(key));
+    }
+    expect(retry.error).to.equal(undefined);
+    const again = await callUnary(t.client, PaymentServiceClient.prototype.createCharge, req, t.md(key));
+    expect(again.response?.id).to.equal(retry.response?.id);
+    expect(t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
+  });
+});
