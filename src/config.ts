@@ -16,6 +16,10 @@ export interface Config {
   leaseSeconds: number;
   /** Longest time a concurrent duplicate waits for the leader before ABORTED. */
   inFlightWaitMs: number;
+  /** Mean pause between background completer passes (rows left in progress past their lease). */
+  completerIntervalMs: number;
+  /** Mean pause between reaper passes (completed rows past their expiry). */
+  reaperIntervalMs: number;
   tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
   metricsListen: string;
   /** Directory for the private database and other local state. */
@@ -63,6 +67,8 @@ export function loadConfig(env: Env = process.env): Config {
     keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
     leaseSeconds,
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
+    completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
+    reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),
     tls: cert !== undefined && key !== undefined ? { cert, key, clientCa: nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') } : undefined,
     metricsListen: nonEmpty(env, 'METRICS_LISTEN') ?? '127.0.0.1:9464',
     dataDir: nonEmpty(env, 'PAYMENTS_DATA_DIR') ?? '.data',

@@ -7,9 +7,10 @@ import { migrate } from './db/migrations.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
-import { ProviderClient } from './provider/provider-client.js';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, ProviderClient } from './provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
 import { startServer, type RunningServer } from './server.js';
+import { ServerMetrics } from './grpc/metrics.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -18,6 +19,15 @@ function credentials(config: Config): grpc.ServerCredentials {
   if (!config.tls) return grpc.ServerCredentials.createInsecure();
   const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tls.cert), private_key: readFileSync(config.tls.key) }], ca !== null);
+}
+
+/**
+ * Handler work must end before its lease does, or a retry would take the row
+ * over while the first attempt still waits on the provider. The provider call
+ * is the only slow step, so its timeout is at most half the lease.
+ */
+function providerTimeoutMs(config: Config): number {
+  return Math.min(DEFAULT_PROVIDER_TIMEOUT_MS, (config.leaseSeconds * 1000) / 2);
 }
 
 async function openDatabase(config: Config, log: Logger): Promise<{ url: string; local: LocalMysql | undefined }> {
@@ -56,12 +66,12 @@ async function main(): Promise<void> {
 
   let provider: ProviderClient;
   if (config.providerUrl && config.providerSecretKey) {
-    provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey });
+    provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey, timeoutMs: providerTimeoutMs(config) });
   } else {
     const sim: ProviderSimulator = await startProviderSimulator();
     cleanups.push(() => sim.close());
     log.info({ url: sim.url }, 'PAYMENTS_PROVIDER_URL is not set: using the built-in provider simulator');
-    provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey });
+    provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey, timeoutMs: providerTimeoutMs(config) });
   }
   cleanups.push(async () => provider.close());
 
@@ -73,6 +83,12 @@ async function main(): Promise<void> {
     log.info({ merchantId: dev.merchantId }, 'created a development merchant; its API key was printed above and is not shown again');
   }
 
+  const metrics = new ServerMetrics();
+  const metricsServer = await metrics.listen(config.metricsListen);
+  cleanups.push(() => new Promise((resolve) => metricsServer.close(resolve)));
+  const metricsAddress = metricsServer.address();
+  log.info({ port: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : undefined }, 'metrics served at /metrics');
+
   running = await startServer({
     pool,
     provider,
@@ -82,6 +98,9 @@ async function main(): Promise<void> {
     leaseSeconds: config.leaseSeconds,
     inFlightWaitMs: config.inFlightWaitMs,
     credentials: credentials(config),
+    metrics,
+    completerIntervalMs: config.completerIntervalMs,
+    reaperIntervalMs: config.reaperIntervalMs,
   });
   log.info({ listen: config.listen, port: running.port, tls: config.tls !== undefined }, 'payments gRPC server listening');
 }

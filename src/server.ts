@@ -6,7 +6,10 @@ import type { Pool } from './db/pool.js';
 import { PaymentServiceService } from './gen/payments/v1/payments.js';
 import { authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
 import { addReflection } from './grpc/reflection.js';
-import type { IdempotencyObserver } from './idempotency/idempotency-events.js';
+import { BackgroundCompleter } from './idempotency/background-completer.js';
+import { Reaper } from './idempotency/reaper.js';
+import type { ServerMetrics } from './grpc/metrics.js';
+import { resumableMethods } from './payments/resumable-methods.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
 import { withRawResponses } from './idempotency/raw-response.js';
@@ -31,13 +34,24 @@ export interface ServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Only for the benchmark's baseline: serve mutating RPCs without the idempotency interceptor. */
   withoutIdempotency?: boolean;
-  observe?: IdempotencyObserver;
+  metrics?: ServerMetrics;
+  /** Background completer pass interval; 0 disables it. */
+  completerIntervalMs?: number;
+  /** Reaper pass interval; 0 disables it. */
+  reaperIntervalMs?: number;
 }
+
+/** Rows per completer pass: each resumes one request against the provider, so keep passes short. */
+const COMPLETER_BATCH_SIZE = 20;
+/** Rows per reaper DELETE: small enough that each statement's locks are brief. */
+const REAPER_BATCH_SIZE = 500;
 
 export interface RunningServer {
   server: grpc.Server;
   port: number;
   health: HealthImplementation;
+  completer: BackgroundCompleter | undefined;
+  reaper: Reaper | undefined;
   /** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cancels the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -53,11 +67,15 @@ const initialRecoveryPoint = (): RecoveryPoint => RecoveryPoint.ProviderRequeste
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
   const merchants = new MerchantStore(o.pool);
-  const interceptors: grpc.ServerInterceptor[] = [authInterceptor((key) => merchants.authenticate(key), o.log)];
+  const observe = o.metrics?.observe;
+  const store = new MysqlIdempotencyStore(o.pool);
+  const interceptors: grpc.ServerInterceptor[] = [];
+  if (o.metrics) interceptors.push(o.metrics.interceptor());
+  interceptors.push(authInterceptor((key) => merchants.authenticate(key), o.log));
   if (!o.withoutIdempotency) {
     interceptors.push(
       idempotencyInterceptor({
-        store: new MysqlIdempotencyStore(o.pool),
+        store,
         descriptorSet,
         services: [PaymentServiceService],
         scopeOf: merchantOf,
@@ -66,7 +84,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         maxWaitMs: o.inFlightWaitMs,
         initialRecoveryPoint,
         log: o.log,
-        ...(o.observe ? { observe: o.observe } : {}),
+        ...(observe ? { observe } : {}),
       }),
     );
   }
@@ -77,6 +95,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   health.addToServer(server);
   addReflection(server, descriptorSet);
 
+  let completer: BackgroundCompleter | undefined;
+  let reaper: Reaper | undefined;
+  if (!o.withoutIdempotency && (o.completerIntervalMs ?? 0) > 0) {
+    completer = new BackgroundCompleter({
+      store, methods: resumableMethods(service), leaseSeconds: o.leaseSeconds, batchSize: COMPLETER_BATCH_SIZE,
+      intervalMs: o.completerIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}),
+    });
+    completer.start();
+  }
+  if (!o.withoutIdempotency && (o.reaperIntervalMs ?? 0) > 0) {
+    reaper = new Reaper({ store, batchSize: REAPER_BATCH_SIZE, intervalMs: o.reaperIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}) });
+    reaper.start();
+  }
+
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(o.listen, o.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -85,7 +117,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     server,
     port,
     health,
+    completer,
+    reaper,
     shutdown: async (graceMs) => {
+      await Promise.all([completer?.stop(), reaper?.stop()]);
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('payments.v1.PaymentService', 'NOT_SERVING');
       await new Promise<void>((resolve) => {

@@ -24,9 +24,14 @@ export function canonicalize(value: unknown): unknown {
  * same logical request has the same fingerprint from any client language.
  */
 export function fingerprint(method: string, request: unknown, serialize: (value: unknown) => Uint8Array): Buffer {
-  const bytes = serialize(canonicalize(request));
-  return createHash('sha256')
-    .update(`v${FINGERPRINT_VERSION}\n${method}\n`, 'utf8')
-    .update(bytes)
-    .digest();
+  return fingerprintOf(method, canonicalBytes(request, serialize));
+}
+
+/** The canonical encoding of a decoded request (also what a resumed attempt decodes again). */
+export function canonicalBytes(request: unknown, serialize: (value: unknown) => Uint8Array): Buffer {
+  return Buffer.from(serialize(canonicalize(request)));
+}
+
+export function fingerprintOf(method: string, canonical: Uint8Array): Buffer {
+  return createHash('sha256').update(`v${FINGERPRINT_VERSION}\n${method}\n`, 'utf8').update(canonical).digest();
 }

@@ -13,13 +13,13 @@ import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
 import { attachClaim, ClaimedRecord } from './claimed-record.js';
 import { decide, type ClaimRequest } from './decision.js';
-import { fingerprint, FINGERPRINT_VERSION } from './fingerprint.js';
+import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from './fingerprint.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { readOnlyMethods } from './method-options.js';
-import { isDefinitive } from './outcome.js';
 import { RawResponse } from './raw-response.js';
+import { settle } from './settle.js';
 import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
 
 type PartialStatusObject = Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null };
@@ -52,7 +52,7 @@ export interface IdempotencyOptions {
   observe?: IdempotencyObserver;
 }
 
-function encodeTrailers(metadata: Metadata | null | undefined): Array<[string, string]> {
+export function encodeTrailers(metadata: Metadata | null | undefined): Array<[string, string]> {
   if (!metadata) return [];
   const out: Array<[string, string]> = [];
   for (const [key, values] of Object.entries(metadata.getMap())) {
@@ -168,7 +168,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     };
 
     /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
-    async function acquire(request: ClaimRequest): Promise<ClaimedRecord | undefined> {
+    async function acquire(request: ClaimRequest, requestBody: Buffer): Promise<ClaimedRecord | undefined> {
       const until = Math.min(deadlineMs(call) - DEADLINE_MARGIN_MS, Date.now() + options.maxWaitMs);
       let waitMs = WAIT_FIRST_POLL_MS;
       let waited = false;
@@ -179,6 +179,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
             scope,
             key,
             ...request,
+            requestBody,
             recoveryPoint: options.initialRecoveryPoint?.(path) ?? RecoveryPoint.Started,
             ttlSeconds: options.ttlSeconds,
             leaseSeconds: options.leaseSeconds,
@@ -237,33 +238,28 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     }
 
     /** Persists the leader's outcome; returns the status to send instead of the handler's, if any. */
-    async function settle(response: StoredResponse): Promise<PartialStatusObject | undefined> {
+    async function settleLeader(response: StoredResponse): Promise<PartialStatusObject | undefined> {
       const leader = claim;
       if (!leader || settled) return undefined;
       settled = true;
+      let result;
       try {
-        if (isDefinitive(response.code)) {
-          if (await store.complete(leader.fence, response, leader.completionWrites)) return undefined;
-          observe(IdempotencyEvent.Fenced);
-          return toStatus(
-            new ApiError(Code.ABORTED, 'this attempt lost its lease to a newer attempt with the same idempotency key; retry to get its result', {
-              reason: 'IDEMPOTENCY_KEY_IN_USE',
-              retryDelayMs: 100,
-            }),
-          );
-        }
-        if (leader.releasable) {
-          if (await store.release(leader.fence)) observe(IdempotencyEvent.Released);
-        } else {
-          await store.abandon(leader.fence);
-          observe(IdempotencyEvent.KeptForRecovery);
-        }
-        return undefined;
+        result = await settle(store, leader, response);
       } catch (err) {
         // The outcome could not be stored. The row stays in progress (a retry
         // after the lease resumes it), so the client must not see success.
         return toStatus(unavailable(err));
       }
+      if (result === 'released') observe(IdempotencyEvent.Released);
+      if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
+      if (result !== 'fenced') return undefined;
+      observe(IdempotencyEvent.Fenced);
+      return toStatus(
+        new ApiError(Code.ABORTED, 'this attempt lost its lease to a newer attempt with the same idempotency key; retry to get its result', {
+          reason: 'IDEMPOTENCY_KEY_IN_USE',
+          retryDelayMs: 100,
+        }),
+      );
     }
 
     return new ServerInterceptingCall(call, {
@@ -283,13 +279,15 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
           },
           onReceiveMessage: (message, msgNext) => {
             let request: ClaimRequest;
+            let canonical: Buffer;
             try {
-              request = { method: path, fingerprint: fingerprint(path, message, serialize), fingerprintVersion: FINGERPRINT_VERSION };
+              canonical = canonicalBytes(message, serialize);
+              request = { method: path, fingerprint: fingerprintOf(path, canonical), fingerprintVersion: FINGERPRINT_VERSION };
             } catch (err) {
               fail(err);
               return;
             }
-            acquire(request).then(
+            acquire(request, canonical).then(
               (won) => {
                 if (!won) return;
                 if (cancelled) {
@@ -337,7 +335,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
           call.sendStatus(toStatus(err));
           return;
         }
-        settle({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(
+        settleLeader({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(
           (override) => {
             if (override) call.sendStatus(override);
             else next(new RawResponse(bytes));
@@ -350,7 +348,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
           next(status);
           return;
         }
-        settle({ code: status.code, message: status.details ?? '', body: null, trailers: encodeTrailers(status.metadata) }).then(
+        settleLeader({ code: status.code, message: status.details ?? '', body: null, trailers: encodeTrailers(status.metadata) }).then(
           (override) => next(override ?? status),
           (err: unknown) => next(toStatus(unavailable(err))),
         );

@@ -22,6 +22,8 @@ export interface ClaimInput {
   method: string;
   fingerprint: Buffer;
   fingerprintVersion: number;
+  /** Canonical request bytes, kept so the background completer can resume the row. */
+  requestBody: Buffer;
   recoveryPoint: RecoveryPoint;
   ttlSeconds: number;
   leaseSeconds: number;
@@ -46,4 +48,8 @@ export interface IdempotencyStore {
   abandon(fence: Fence): Promise<boolean>;
   /** Deletes a completed row past its expiry so the key can be claimed anew. */
   deleteExpired(record: IdempotencyRecord): Promise<void>;
+  /** In-progress rows whose lease has expired, oldest first (for the background completer). */
+  findAbandoned(limit: number): Promise<IdempotencyRecord[]>;
+  /** Deletes up to `limit` completed rows past their expiry; returns how many. Never touches in-progress rows. */
+  reapExpired(limit: number): Promise<number>;
 }

@@ -16,7 +16,7 @@ const ER_LOCK_DEADLOCK = 1213;
 /** InnoDB can pick a concurrent claim as a deadlock victim; a handful of retries always resolves it. */
 const MAX_CLAIM_ATTEMPTS = 5;
 
-const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state,
+const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
   recovery_point, locked_until, lease_version, response_code, response_message, response_body,
   response_trailers, created_at, expires_at, NOW(6) AS db_now`;
 
@@ -27,6 +27,7 @@ interface Row extends RowDataPacket {
   method: string;
   fingerprint: Buffer;
   fingerprint_version: number;
+  request_body: Buffer | null;
   state: string;
   recovery_point: string;
   locked_until: Date | null;
@@ -49,6 +50,7 @@ function toRecord(row: Row): IdempotencyRecord {
     method: row.method,
     fingerprint: row.fingerprint,
     fingerprintVersion: Number(row.fingerprint_version),
+    requestBody: row.request_body,
     state,
     recoveryPoint: parseRecoveryPoint(row.recovery_point),
     lockedUntil: row.locked_until,
@@ -86,14 +88,14 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // the common replay from a duplicate-key error, and the SELECT returns
     // whichever row now holds the key, ours or the winner's.
     const sql = `INSERT INTO idempotency_keys
-        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state, recovery_point,
+        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
          locked_until, lease_version, expires_at)
-      SELECT ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND
+      SELECT ?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND
       FROM DUAL WHERE NOT EXISTS
         (SELECT 1 FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?);
       SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
     const values = [
-      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.recoveryPoint,
+      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.requestBody, input.recoveryPoint,
       input.leaseSeconds, input.ttlSeconds, input.scope, input.key, input.scope, input.key,
     ];
     for (let attempt = 1; ; attempt++) {
@@ -227,5 +229,25 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
 
   async deleteExpired(record: IdempotencyRecord): Promise<void> {
     await this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]);
+  }
+
+  async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
+    const [rows] = await this.pool.query<Row[]>(
+      `SELECT ${COLUMNS} FROM idempotency_keys
+        WHERE state = 'in_progress' AND locked_until <= NOW(6)
+        ORDER BY locked_until LIMIT ?`,
+      [limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async reapExpired(limit: number): Promise<number> {
+    // Small batches on the expires_at index keep each statement's locks short;
+    // the state condition is what guarantees an in-flight row is never deleted.
+    const [result] = await this.pool.query<ResultSetHeader>(
+      "DELETE FROM idempotency_keys WHERE expires_at <= NOW(6) AND state = 'completed' ORDER BY expires_at LIMIT ?",
+      [limit],
+    );
+    return result.affectedRows;
   }
 }

@@ -40,6 +40,8 @@ export interface IdempotencyRecord {
   method: string;
   fingerprint: Buffer;
   fingerprintVersion: number;
+  /** Canonical request bytes (null for rows claimed before they were kept). */
+  requestBody: Buffer | null;
   state: KeyState;
   recoveryPoint: RecoveryPoint;
   lockedUntil: Date | null;

@@ -8,6 +8,7 @@ import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { sharedPool } from './database.js';
+import type { ServerMetrics } from '../../src/grpc/metrics.js';
 import { metadata, paymentClient } from './grpc-client.js';
 
 export interface TestServer {
@@ -32,6 +33,10 @@ export interface TestServerOptions {
   inFlightWaitMs?: number;
   providerTimeoutMs?: number;
   withoutIdempotency?: boolean;
+  /** Starts the background completer / reaper with this interval (tests mostly call runOnce()). */
+  completerIntervalMs?: number;
+  reaperIntervalMs?: number;
+  metrics?: ServerMetrics;
 }
 
 /** A real server on 127.0.0.1:0 against real MySQL and a real provider simulator, with a fresh merchant. */
@@ -48,6 +53,9 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     leaseSeconds: o.leaseSeconds ?? 30,
     inFlightWaitMs: o.inFlightWaitMs ?? 10_000,
     ...(o.withoutIdempotency ? { withoutIdempotency: true } : {}),
+    ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),
+    ...(o.reaperIntervalMs !== undefined ? { reaperIntervalMs: o.reaperIntervalMs } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   });
   const merchants = new MerchantStore(pool);
   const { apiKey, merchantId } = await merchants.create(`test-${randomUUID()}`);

@@ -1,0 +1,104 @@
+import { status as Code } from '@grpc/grpc-js';
+import { toStatus } from '../grpc/to-status.js';
+import type { Logger } from '../logger.js';
+import { ClaimedRecord } from './claimed-record.js';
+import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
+import { encodeTrailers } from './idempotency-interceptor.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+import { settle } from './settle.js';
+
+/** A mutating method the completer can run again from its stored canonical request. */
+export interface ResumableMethod {
+  path: string;
+  /** Runs the method for the taken-over row (the claim carries scope, lease and downstream key). */
+  resume(scope: string, request: Buffer, claim: ClaimedRecord): Promise<unknown>;
+  responseSerialize(value: unknown): Buffer;
+}
+
+export interface CompleterOptions {
+  store: IdempotencyStore;
+  methods: ResumableMethod[];
+  leaseSeconds: number;
+  /** Rows resumed per pass; small so one pass never holds many leases. */
+  batchSize: number;
+  /** Mean pause between passes; each pause is jittered ±50% so instances do not poll in lockstep. */
+  intervalMs: number;
+  log: Logger;
+  observe?: IdempotencyObserver;
+}
+
+/**
+ * Finishes rows left in progress past their lease when no client retries:
+ * takes each over (one conditional UPDATE, so of many instances exactly one
+ * wins), re-runs its method at its recovery point with the same downstream
+ * key, and stores the outcome. Safe with any number of instances.
+ */
+export class BackgroundCompleter {
+  private readonly methods: Map<string, ResumableMethod>;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: CompleterOptions) {
+    this.methods = new Map(o.methods.map((m) => [m.path, m]));
+  }
+
+  /** One pass; returns how many rows it settled. */
+  async runOnce(): Promise<number> {
+    const observe = this.o.observe ?? (() => undefined);
+    let settledCount = 0;
+    for (const row of await this.o.store.findAbandoned(this.o.batchSize)) {
+      const method = this.methods.get(row.method);
+      if (!method || !row.requestBody) {
+        this.o.log.warn({ id: row.id, method: row.method }, 'in-progress idempotency record cannot be resumed here; leaving it for a retry');
+        continue;
+      }
+      const taken = await this.o.store.takeOver(row, this.o.leaseSeconds);
+      if (!taken) continue; // another instance or a retrying client got it first
+      observe(IdempotencyEvent.TakenOver);
+      const claim = new ClaimedRecord(this.o.store, taken, true, this.o.leaseSeconds);
+      let outcome;
+      try {
+        const response = await method.resume(taken.scope, row.requestBody, claim);
+        outcome = await settle(this.o.store, claim, { code: Code.OK, message: '', body: method.responseSerialize(response), trailers: [] });
+      } catch (err) {
+        const status = toStatus(err);
+        if (!status.known) this.o.log.error({ err, id: row.id }, 'resuming an idempotency record failed');
+        outcome = await settle(this.o.store, claim, {
+          code: status.code,
+          message: status.details,
+          body: null,
+          trailers: encodeTrailers(status.metadata),
+        }).catch(() => 'kept' as const);
+      }
+      if (outcome === 'completed') {
+        settledCount++;
+        observe(IdempotencyEvent.Recovered);
+      }
+      this.o.log.info({ id: row.id, method: row.method, outcome }, 'background completer resumed an abandoned request');
+    }
+    return settledCount;
+  }
+
+  start(): void {
+    const schedule = (): void => {
+      if (this.stopped) return;
+      const delay = this.o.intervalMs * (0.5 + Math.random());
+      this.timer = setTimeout(() => {
+        this.running = this.runOnce().catch((err: unknown) => {
+          this.o.log.warn({ err }, 'background completer pass failed');
+          return 0;
+        });
+        void this.running.finally(schedule);
+      }, delay);
+      this.timer.unref();
+    };
+    schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+}
