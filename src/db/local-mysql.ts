@@ -710,8 +710,11 @@ async function ensureInitialised(
   log(`initialising ${installation.flavour} data dir ${dataDir}`);
   try {
     const [command, args] = initCommand(installation, tmp);
+    // A private TMPDIR: bootstrap servers of concurrent inits otherwise share
+    // /tmp for their temporary tables and can trip over each other's files.
+    const privateTmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mysql-init-'));
     try {
-      await run(command, args, INIT_DEADLINE_MS);
+      await run(command, args, INIT_DEADLINE_MS, { ...process.env, TMPDIR: privateTmp });
     } catch (err) {
       const output = err instanceof RunError ? `${err.stdout}\n${err.stderr}` : '';
       throw new LocalMysqlError(
@@ -719,6 +722,8 @@ async function ensureInitialised(
         tail(output, LOG_TAIL_BYTES),
         { cause: err },
       );
+    } finally {
+      await fs.rm(privateTmp, { recursive: true, force: true });
     }
     try {
       await fs.rename(tmp, dataDir);
@@ -948,12 +953,13 @@ function run(
   command: string,
   args: readonly string[],
   timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       command,
       args,
-      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', ...(env ? { env } : {}) },
       (err, stdout, stderr) => {
         if (err) {
           reject(new RunError(`${command} failed: ${err.message}`, stdout, stderr, { cause: err }));
