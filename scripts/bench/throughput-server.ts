@@ -1,0 +1,73 @@
+/**
+ * One server process of the cost benchmark: the real startServer, with or
+ * without the idempotency interceptor, plus a counter of database round
+ * trips (every query sent on a connection, a multi-statement batch counting
+ * once). Prints {"port":...,"counters":...} as one JSON line when ready.
+ *
+ *   tsx scripts/bench/throughput-server.ts --mysql-url URL --provider-url URL --provider-key KEY [--plain]
+ */
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { createLogger } from '../../src/logger.js';
+import { ProviderClient } from '../../src/provider/provider-client.js';
+import { startServer } from '../../src/server.js';
+
+let roundTrips = 0;
+
+/**
+ * Counts at the driver: each call of a connection's query() is one round trip.
+ * The method is patched on the prototype that defines it, found from a live
+ * pooled connection (mysql2 does not export its connection class).
+ */
+async function countRoundTrips(pool: Pool): Promise<void> {
+  const conn = await pool.getConnection();
+  let proto: object | null = (conn as unknown as { connection: object }).connection;
+  conn.release();
+  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
+  if (!proto) throw new Error('cannot find the driver query method');
+  const target = proto as { query: (...args: unknown[]) => unknown };
+  const query = target.query;
+  target.query = function (this: unknown, ...args: unknown[]) {
+    roundTrips++;
+    return query.apply(this, args);
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'mysql-url': { type: 'string' },
+      'provider-url': { type: 'string' },
+      'provider-key': { type: 'string' },
+      plain: { type: 'boolean', default: false },
+    },
+  });
+  const pool = createPool(values['mysql-url']!, 64);
+  await countRoundTrips(pool);
+  const provider = new ProviderClient({ baseUrl: values['provider-url']!, secretKey: values['provider-key']! });
+  const running = await startServer({
+    pool,
+    provider,
+    log: createLogger('warn'),
+    listen: '127.0.0.1:0',
+    ttlSeconds: 86_400,
+    leaseSeconds: 30,
+    inFlightWaitMs: 10_000,
+    withoutIdempotency: values.plain,
+  });
+  const counters = http.createServer((_req, res) => res.end(JSON.stringify({ roundTrips })));
+  await new Promise<void>((resolve) => counters.listen(0, '127.0.0.1', resolve));
+  const address = counters.address();
+  process.stdout.write(`${JSON.stringify({ port: running.port, counters: typeof address === 'object' && address ? address.port : 0 })}\n`);
+  const stop = (): void => {
+    void running.shutdown(1000).then(() => pool.end()).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
