@@ -93,6 +93,11 @@ export interface LocalMysql {
   readonly socketPath: string;
   /** Pid of the current server process; changes after `restart()`. */
   readonly pid: number;
+  /**
+   * True when `reuseRunning` adopted a server another process started. Such a
+   * server is not stopped when this process exits (only by an explicit stop()).
+   */
+  readonly reused: boolean;
   /** Sends `signal` (default SIGKILL, to simulate a crash); resolves when the process is gone. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts again on the same data dir and the same port; resolves once it accepts connections. */
@@ -163,7 +168,6 @@ export async function startLocalMysql(opts: StartLocalMysqlOptions): Promise<Loc
       socketPath: running.socketPath ?? socketPath,
     });
     if (opts.port !== undefined && opts.port !== 0 && opts.port !== instance.port) {
-      forgetLiveServer(instance.pid); // not ours after all: the exit hook must leave it alone
       throw new LocalMysqlError(
         `The running server on ${dataDir} (pid ${instance.pid}) listens on port ` +
           `${instance.port}, not the requested ${opts.port}; stop it (kill ${instance.pid}) first.`,
@@ -210,6 +214,7 @@ class LocalMysqlInstance implements LocalMysql {
     private readonly ctx: ServerContext,
     readonly port: number,
     private handle: ServerHandle,
+    readonly reused = false,
   ) {
     this.url = `mysql://root@127.0.0.1:${port}/${encodeURIComponent(ctx.database)}`;
   }
@@ -537,8 +542,9 @@ async function adoptRunningServer(args: {
   const ctx: ServerContext = { ...args, socketPath };
   await prepareServer(ctx, info.port);
   await writeState(dataDir, { pid, port: info.port, socketPath });
-  rememberLiveServer(pid);
-  return new LocalMysqlInstance(ctx, info.port, handle);
+  // Not remembered for the exit hook: the server belongs to whoever started it
+  // (e.g. a running `npm start`), and a short-lived command must leave it alone.
+  return new LocalMysqlInstance(ctx, info.port, handle, true);
 }
 
 interface RunningServer {

@@ -318,7 +318,7 @@ export interface Charge {
   metadata: { [key: string]: string };
   /** How the charge is captured. */
   captureMethod: CaptureMethod;
-  /** Provider decline code when status is failed, e.g. "card_declined". */
+  /** Decline code when status is failed, e.g. "generic_decline" or "insufficient_funds". */
   failureCode: string;
   /** Human-readable decline reason. */
   failureMessage: string;
