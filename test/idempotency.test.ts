@@ -112,6 +112,8 @@ describe('idempotency interceptor', () => {
       const first = await callUnary(t.client, create, request({ amount: '-1' }), t.md(k));
       const second = await callUnary(t.client, create, request({ amount: '-1' }), t.md(k));
       expect(first.error?.code).to.equal(Code.INVALID_ARGUMENT);
+      // Trailers-only answer: the key's expiry travels with the status.
+      expect(String(first.error?.metadata.get('idempotency-expires-at')[0])).to.match(/^\d{4}-\d\d-\d\dT/);
       expect(second.error?.code).to.equal(Code.INVALID_ARGUMENT);
       expect(second.error?.details).to.equal(first.error?.details);
       expect(second.error?.metadata.get('grpc-status-details-bin')).to.deep.equal(first.error?.metadata.get('grpc-status-details-bin'));

@@ -348,9 +348,17 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
           next(status);
           return;
         }
-        settleLeader({ code: status.code, message: status.details ?? '', body: null, trailers: encodeTrailers(status.metadata) }).then(
-          (override) => next(override ?? status),
-          (err: unknown) => next(toStatus(unavailable(err))),
+        const trailers = encodeTrailers(status.metadata);
+        // A handler error goes out trailers-only (no header block of its own), so
+        // the key's expiry travels in its trailers; it is not part of the stored outcome.
+        const withExpiry = (s: PartialStatusObject): PartialStatusObject => {
+          const metadata = s.metadata?.clone() ?? new Metadata();
+          if (expiresAt !== undefined) metadata.set(EXPIRES_AT_HEADER, expiresAt);
+          return { ...s, metadata };
+        };
+        settleLeader({ code: status.code, message: status.details ?? '', body: null, trailers }).then(
+          (override) => next(withExpiry(override ?? status)),
+          (err: unknown) => next(withExpiry(toStatus(unavailable(err)))),
         );
       },
     });
