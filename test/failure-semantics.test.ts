@@ -1,14 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { startLocalMysql, type LocalMysql } from '../src/db/local-mysql.js';
-import { migrate } from '../src/db/migrations.js';
-import { createPool, type Pool } from '../src/db/pool.js';
+import type { LocalMysql } from '../src/db/local-mysql.js';
+import type { Pool } from '../src/db/pool.js';
 import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { ServerMetrics } from '../src/grpc/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
@@ -19,6 +15,7 @@ import { Reaper } from '../src/idempotency/reaper.js';
 import { createLogger } from '../src/logger.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
+import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 const create = PaymentServiceClient.prototype.createCharge;
@@ -147,22 +144,18 @@ describe('failure semantics', function () {
   });
 
   describe('database killed mid-request', () => {
-    let dataDir: string;
+    let privateDb: PrivateDatabase;
     let db: LocalMysql;
     let pool: Pool;
     let t: TestServer;
     before(async () => {
-      dataDir = mkdtempSync(path.join(os.tmpdir(), 'payments-midkill-'));
-      db = await startLocalMysql({ dataDir });
-      pool = createPool(db.url);
-      await migrate(pool);
+      privateDb = await startPrivateDatabase();
+      ({ db, pool } = privateDb);
       t = await startTestServer({ pool, leaseSeconds: 1 });
     });
     after(async () => {
       await t?.close();
-      await pool?.end();
-      await db?.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      await privateDb?.close();
     });
 
     it('loses no acknowledged charge and duplicates none: the client sees UNAVAILABLE and its retries succeed', async () => {

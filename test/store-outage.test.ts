@@ -1,36 +1,27 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
-import { startLocalMysql, type LocalMysql } from '../src/db/local-mysql.js';
-import { migrate } from '../src/db/migrations.js';
-import { createPool, type Pool } from '../src/db/pool.js';
+import type { LocalMysql } from '../src/db/local-mysql.js';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { callUnary } from './support/grpc-client.js';
+import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 describe('idempotency store outage (private database killed with SIGKILL)', function () {
   this.timeout(180_000);
-  let dataDir: string;
   let db: LocalMysql;
-  let pool: Pool;
   let t: TestServer;
+  let privateDb: PrivateDatabase;
 
   before(async () => {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'payments-outage-'));
-    db = await startLocalMysql({ dataDir });
-    pool = createPool(db.url);
-    await migrate(pool);
-    t = await startTestServer({ pool });
+    privateDb = await startPrivateDatabase();
+    db = privateDb.db;
+    t = await startTestServer({ pool: privateDb.pool });
   });
   after(async () => {
     await t?.close();
-    await pool?.end();
-    await db?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await privateDb?.close();
   });
 
   it('fails closed with UNAVAILABLE and no provider call, then charges exactly once after the restart', async () => {

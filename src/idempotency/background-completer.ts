@@ -5,6 +5,7 @@ import { ClaimedRecord } from './claimed-record.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { encodeTrailers } from './idempotency-interceptor.js';
 import type { IdempotencyStore } from './idempotency-store.js';
+import { PeriodicTask } from './periodic-task.js';
 import { settle } from './settle.js';
 
 /** A mutating method the completer can run again from its stored canonical request. */
@@ -35,12 +36,11 @@ export interface CompleterOptions {
  */
 export class BackgroundCompleter {
   private readonly methods: Map<string, ResumableMethod>;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(private readonly o: CompleterOptions) {
     this.methods = new Map(o.methods.map((m) => [m.path, m]));
+    this.task = new PeriodicTask('background completer', o.intervalMs, () => this.runOnce(), o.log);
   }
 
   /** One pass; returns how many rows it settled. */
@@ -81,24 +81,10 @@ export class BackgroundCompleter {
   }
 
   start(): void {
-    const schedule = (): void => {
-      if (this.stopped) return;
-      const delay = this.o.intervalMs * (0.5 + Math.random());
-      this.timer = setTimeout(() => {
-        this.running = this.runOnce().catch((err: unknown) => {
-          this.o.log.warn({ err }, 'background completer pass failed');
-          return 0;
-        });
-        void this.running.finally(schedule);
-      }, delay);
-      this.timer.unref();
-    };
-    schedule();
+    this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import type { IdempotencyStore } from './idempotency-store.js';
+import { PeriodicTask } from './periodic-task.js';
 
 export interface ReaperOptions {
   store: IdempotencyStore;
@@ -17,11 +18,11 @@ const MAX_BATCHES_PER_PASS = 100;
 
 /** Deletes completed idempotency rows past their expiry. In-progress rows are never deleted. */
 export class Reaper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
-  constructor(private readonly o: ReaperOptions) {}
+  constructor(private readonly o: ReaperOptions) {
+    this.task = new PeriodicTask('reaper', o.intervalMs, () => this.runOnce(), o.log);
+  }
 
   async runOnce(): Promise<number> {
     let total = 0;
@@ -38,23 +39,10 @@ export class Reaper {
   }
 
   start(): void {
-    const schedule = (): void => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        this.running = this.runOnce().catch((err: unknown) => {
-          this.o.log.warn({ err }, 'reaper pass failed');
-          return 0;
-        });
-        void this.running.finally(schedule);
-      }, this.o.intervalMs * (0.5 + Math.random()));
-      this.timer.unref();
-    };
-    schedule();
+    this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 }
