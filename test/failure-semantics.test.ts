@@ -105,6 +105,24 @@ describe('failure semantics', function () {
       expect(retry.headers.get('idempotent-replayed')).to.deep.equal([]);
       expect(payments(order)).to.equal(1);
     });
+    it('refunds once when the provider refunded but dropped the connection, and the retry returns that refund', async () => {
+      const created = await callUnary(t.client, create, chargeRequest(`refund-${randomUUID()}`), t.md(randomUUID()));
+      const chargeId = created.response!.id;
+      const key = randomUUID();
+      const refundsBefore = t.sim.refunds().length;
+      t.sim.faults.add({ kind: 'chargeThenDrop', match: { pathPrefix: '/v1/refunds' } });
+      const refund = { chargeId, amount: '500', reason: 0 };
+      const first = await callUnary(t.client, PaymentServiceClient.prototype.refundCharge, refund, t.md(key));
+      expect(first.error?.code).to.equal(Code.UNAVAILABLE);
+      expect(t.sim.refunds().length).to.equal(refundsBefore + 1);
+      const retry = await callUnary(t.client, PaymentServiceClient.prototype.refundCharge, refund, t.md(key));
+      expect(retry.error).to.equal(undefined);
+      expect(retry.response!.providerReference).to.equal(t.sim.refunds().at(-1)!.id);
+      expect(t.sim.refunds().length).to.equal(refundsBefore + 1);
+      expect(retry.response!.charge!.amountRefunded).to.equal('500');
+      const got = await callUnary(t.client, PaymentServiceClient.prototype.getCharge, { chargeId }, t.md());
+      expect(got.response!.amountRefunded).to.equal('500');
+    });
   });
 
   describe('fencing', () => {
