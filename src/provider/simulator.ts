@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FaultInjector, parseSimulatorFault, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
@@ -95,6 +96,9 @@ export class ProviderSimulator {
       void this.handle(req, res);
     });
     this.http.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
+    // Every delayed request listens on the shutdown signal; under benchmark load
+    // that is thousands at once, which is expected, not a leak.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   /** @internal use startProviderSimulator */
