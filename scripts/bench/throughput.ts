@@ -38,7 +38,12 @@ function log(message: string): void {
 }
 
 function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of each server process there (see README: where the time goes).
+  const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_CPU_PROF']] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     readline.createInterface({ input: child.stdout! }).once('line', (line) => {
@@ -107,6 +112,7 @@ async function main(): Promise<void> {
       'duration-ms': { type: 'string', default: '5000' },
       'warmup-ms': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '1,16,64,256' },
+      scenarios: { type: 'string', default: 'noop,create-plain,create-first,replay,get' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results/throughput.json' },
     },
@@ -144,9 +150,11 @@ async function main(): Promise<void> {
       { scenario: 'replay', server: idempotent, label: 'CreateCharge, replay' },
       { scenario: 'get', server: idempotent, label: 'GetCharge' },
     ];
+    const wanted = new Set(values.scenarios!.split(','));
+    const selected = scenarios.filter((s) => wanted.has(s.scenario));
     const results: Array<LoadResult & { label: string; roundTripsPerCall: number; commitsPerCall: number; fsyncsPerCall: number }> = [];
     for (const concurrency of concurrencies) {
-      for (const s of scenarios) {
+      for (const s of selected) {
         log(`${s.label} at concurrency ${concurrency} (${durationMs} ms)`);
         const rt0 = await roundTrips(s.server);
         const db0 = await dbStatus(pool);

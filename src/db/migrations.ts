@@ -16,14 +16,35 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
   return readdirSync(dir)
     .filter((f) => /^\d+_.+\.sql$/.test(f))
     .sort()
-    .map((file) => {
-      const text = readFileSync(path.join(dir, file), 'utf8');
-      const statements = text
-        .split(/;\s*(?:\n|$)/)
-        .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-        .filter((s) => s.length > 0);
-      return { version: Number(file.split('_')[0]), name: file, statements };
-    });
+    .map((file) => ({ version: Number(file.split('_')[0]), name: file, statements: splitStatements(readFileSync(path.join(dir, file), 'utf8')) }));
+}
+
+/**
+ * Splits a migration into statements the way the mysql client does: a
+ * statement ends where a line ends with the current delimiter (";" unless a
+ * `DELIMITER` line changes it, as routines with bodies need); `--` comment
+ * lines are dropped.
+ */
+export function splitStatements(text: string): string[] {
+  const statements: string[] = [];
+  let delimiter = ';';
+  let current: string[] = [];
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    const directive = /^DELIMITER\s+(\S+)$/i.exec(trimmed);
+    if (directive?.[1]) {
+      delimiter = directive[1];
+      continue;
+    }
+    if (trimmed.startsWith('--') || (trimmed === '' && current.length === 0)) continue;
+    if (trimmed.endsWith(delimiter)) {
+      current.push(line.slice(0, line.lastIndexOf(delimiter)));
+      statements.push(current.join('\n').trim());
+      current = [];
+    } else current.push(line);
+  }
+  if (current.join('').trim() !== '') statements.push(current.join('\n').trim());
+  return statements.filter((s) => s !== '');
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
+import { query, queryOn } from '../db/query.js';
 import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
   KeyState,
@@ -16,7 +17,8 @@ const ER_LOCK_DEADLOCK = 1213;
 /** InnoDB can pick a concurrent claim as a deadlock victim; a handful of retries always resolves it. */
 const MAX_CLAIM_ATTEMPTS = 5;
 
-const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
+/** Every column a decision needs; the request body is read only by the completer. */
+const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state,
   recovery_point, locked_until, lease_version, response_code, response_message, response_body,
   response_trailers, created_at, expires_at, NOW(6) AS db_now`;
 
@@ -27,7 +29,7 @@ interface Row extends RowDataPacket {
   method: string;
   fingerprint: Buffer;
   fingerprint_version: number;
-  request_body: Buffer | null;
+  request_body?: Buffer | null;
   state: string;
   recovery_point: string;
   locked_until: Date | null;
@@ -50,7 +52,7 @@ function toRecord(row: Row): IdempotencyRecord {
     method: row.method,
     fingerprint: row.fingerprint,
     fingerprintVersion: Number(row.fingerprint_version),
-    requestBody: row.request_body,
+    requestBody: row.request_body ?? null,
     state,
     recoveryPoint: parseRecoveryPoint(row.recovery_point),
     lockedUntil: row.locked_until,
@@ -83,30 +85,25 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   constructor(private readonly pool: Pool) {}
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    // One round trip: the INSERT is the claim (the unique index arbitrates,
-    // and a concurrent duplicate fails with 1062); its NOT EXISTS only spares
-    // the common replay from a duplicate-key error, and the SELECT returns
-    // whichever row now holds the key, ours or the winner's.
-    const sql = `INSERT INTO idempotency_keys
-        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
-         locked_until, lease_version, expires_at)
-      SELECT ?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND
-      FROM DUAL WHERE NOT EXISTS
-        (SELECT 1 FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?);
-      SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
+    // The claim is one round trip (the idempotency_claim procedure, migration
+    // 003): a plain INSERT in its own autocommit transaction, and the unique
+    // index decides every race: a key created since our read is returned
+    // as it is, and a concurrent INSERT of the same key fails with 1062 and
+    // we read the winner's row.
+    // A retry finds its key with one plain indexed read, before any write.
+    const existing = await this.read(input.scope, input.key);
+    if (existing) return { won: false, record: existing };
     const values = [
-      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.requestBody, input.recoveryPoint,
-      input.leaseSeconds, input.ttlSeconds, input.scope, input.key, input.scope, input.key,
+      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.requestBody,
+      input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
     ];
     for (let attempt = 1; ; attempt++) {
+      if (attempt > MAX_CLAIM_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_CLAIM_ATTEMPTS} attempts`);
       try {
-        const [results] = await this.pool.query(sql, values);
-        const [insert, rows] = results as [ResultSetHeader, Row[]];
-        const row = rows[0];
-        if (!row) continue; // inserted and already deleted by a release between the statements: claim again
-        const record = toRecord(row);
-        const won = insert.affectedRows === 1 && record.id === String(insert.insertId);
-        return { won, record };
+        const results = await query<unknown[]>(this.pool, 'CALL idempotency_claim(?, ?, ?, ?, ?, ?, ?, ?, ?)', values);
+        const row = (results as Array<Array<Row & { won: number }>>)[0]?.[0];
+        if (!row) continue; // released between the INSERT and the read: claim again
+        return { won: Number(row.won) === 1, record: toRecord(row) };
       } catch (err) {
         const code = errno(err);
         if (code === ER_DUP_ENTRY) {
@@ -122,10 +119,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   }
 
   async read(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const [rows] = await this.pool.query<Row[]>(
-      `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`,
-      [scope, key],
-    );
+    const rows = await query<Row[]>(this.pool, `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`, [scope, key]);
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -191,7 +185,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     const guardValues = [fence.id, fence.leaseVersion, point];
     const statements = writes.map((w) => w(guard, guardValues));
     if (statements.length === 0) {
-      const [result] = await this.pool.query<ResultSetHeader>(update.sql, update.values);
+      const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
       return result.affectedRows === 1;
     }
     const conn = await this.pool.getConnection();
@@ -199,8 +193,8 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       const sql = ['START TRANSACTION', update.sql, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
       const values = [...update.values, ...statements.flatMap((s) => s.values)];
       try {
-        const [results] = await conn.query(sql, values);
-        return (results as ResultSetHeader[])[1]?.affectedRows === 1;
+        const results = await queryOn<ResultSetHeader[]>(conn, sql, values);
+        return results[1]?.affectedRows === 1;
       } catch (err) {
         // The batch stopped at the failing statement, inside the transaction.
         await conn.query('ROLLBACK').catch(() => undefined);
@@ -233,7 +227,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
 
   async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
     const [rows] = await this.pool.query<Row[]>(
-      `SELECT ${COLUMNS} FROM idempotency_keys
+      `SELECT ${COLUMNS}, request_body FROM idempotency_keys
         WHERE state = 'in_progress' AND locked_until <= NOW(6)
         ORDER BY locked_until LIMIT ?`,
       [limit],

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from '../db/pool.js';
+import { query } from '../db/query.js';
 
 export interface CreatedMerchant {
   merchantId: string;
@@ -50,10 +51,9 @@ export class MerchantStore {
 
   /** The merchant owning a live API key, or undefined. */
   async authenticate(apiKey: string): Promise<string | undefined> {
-    const [rows] = await this.pool.query(
-      'SELECT merchant_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL',
-      [hashApiKey(apiKey)],
-    );
-    return (rows as Array<{ merchant_id: string }>)[0]?.merchant_id;
+    const rows = await query<Array<{ merchant_id: string }>>(this.pool, 'SELECT merchant_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL', [
+      hashApiKey(apiKey),
+    ]);
+    return rows[0]?.merchant_id;
   }
 }

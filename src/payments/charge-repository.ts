@@ -1,5 +1,6 @@
 import type { RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
+import { query } from '../db/query.js';
 import type { SqlStatement } from '../idempotency/idempotency-store.js';
 import { parseChargeState, type ChargeState } from './charge-status.js';
 
@@ -141,7 +142,7 @@ export class ChargeRepository {
 
   async execute(statements: SqlStatement[]): Promise<void> {
     if (statements.length === 1 && statements[0]) {
-      await this.pool.query(statements[0].sql, statements[0].values);
+      await query(this.pool, statements[0].sql, statements[0].values);
       return;
     }
     const conn = await this.pool.getConnection();
@@ -158,10 +159,7 @@ export class ChargeRepository {
   }
 
   async findCharge(merchantId: string, id: string): Promise<ChargeRecord | undefined> {
-    const [rows] = await this.pool.query<ChargeRow[]>(`SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ?`, [
-      id,
-      merchantId,
-    ]);
+    const rows = await query<ChargeRow[]>(this.pool, `SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ?`, [id, merchantId]);
     return rows[0] ? toCharge(rows[0]) : undefined;
   }
 
@@ -180,7 +178,8 @@ export class ChargeRepository {
       where.push('seq < ?');
       values.push(opts.beforeSeq);
     }
-    const [rows] = await this.pool.query<ChargeRow[]>(
+    const rows = await query<ChargeRow[]>(
+      this.pool,
       `SELECT ${CHARGE_COLUMNS} FROM charges WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
       [...values, opts.limit + 1],
     );
