@@ -85,14 +85,19 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   constructor(private readonly pool: Pool) {}
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    // The claim is one round trip (the idempotency_claim procedure, migration
-    // 003): a plain INSERT in its own autocommit transaction, and the unique
-    // index decides every race: a key created since our read is returned
-    // as it is, and a concurrent INSERT of the same key fails with 1062 and
-    // we read the winner's row.
-    // A retry finds its key with one plain indexed read, before any write.
+    // A retry finds its key with one plain indexed read, before any write: a
+    // replay costs what a GetCharge costs.
     const existing = await this.read(input.scope, input.key);
     if (existing) return { won: false, record: existing };
+    // The claim is one round trip: a plain INSERT in its own autocommit
+    // transaction, then the new row as the database wrote it (its clock). The
+    // unique index decides every race: if the key was created since our read,
+    // the INSERT fails with 1062, the batch stops, and we read the winner's row.
+    const sql = `INSERT INTO idempotency_keys
+        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
+         locked_until, lease_version, expires_at)
+      VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND);
+      SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`;
     const values = [
       input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.requestBody,
       input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
@@ -100,10 +105,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     for (let attempt = 1; ; attempt++) {
       if (attempt > MAX_CLAIM_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_CLAIM_ATTEMPTS} attempts`);
       try {
-        const results = await query<unknown[]>(this.pool, 'CALL idempotency_claim(?, ?, ?, ?, ?, ?, ?, ?, ?)', values);
-        const row = (results as Array<Array<Row & { won: number }>>)[0]?.[0];
-        if (!row) continue; // released between the INSERT and the read: claim again
-        return { won: Number(row.won) === 1, record: toRecord(row) };
+        const [, rows] = await query<[ResultSetHeader, Row[]]>(this.pool, sql, values);
+        const row = rows[0];
+        if (!row) throw new Error('a claimed idempotency row could not be read back');
+        return { won: true, record: toRecord(row) };
       } catch (err) {
         const code = errno(err);
         if (code === ER_DUP_ENTRY) {
