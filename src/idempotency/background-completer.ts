@@ -3,7 +3,7 @@ import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
 import { ClaimedRecord } from './claimed-record.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
-import { encodeTrailers } from './idempotency-interceptor.js';
+import { encodeTrailers } from './trailers.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { PeriodicTask } from './periodic-task.js';
 import { settle } from './settle.js';

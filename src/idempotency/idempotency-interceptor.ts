@@ -20,6 +20,7 @@ import type { IdempotencyStore } from './idempotency-store.js';
 import { readOnlyMethods } from './method-options.js';
 import { RawResponse } from './raw-response.js';
 import { settle } from './settle.js';
+import { decodeTrailers, encodeTrailers } from './trailers.js';
 import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
 
 type PartialStatusObject = Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null };
@@ -50,24 +51,6 @@ export interface IdempotencyOptions {
   initialRecoveryPoint?: (path: string) => RecoveryPoint;
   log: Logger;
   observe?: IdempotencyObserver;
-}
-
-export function encodeTrailers(metadata: Metadata | null | undefined): Array<[string, string]> {
-  if (!metadata) return [];
-  const out: Array<[string, string]> = [];
-  for (const [key, values] of Object.entries(metadata.getMap())) {
-    out.push([key, Buffer.isBuffer(values) ? values.toString('base64') : String(values)]);
-  }
-  return out;
-}
-
-function decodeTrailers(pairs: Array<[string, string]>): Metadata {
-  const metadata = new Metadata();
-  for (const [key, value] of pairs) {
-    if (key.endsWith('-bin')) metadata.add(key, Buffer.from(value, 'base64'));
-    else metadata.add(key, value);
-  }
-  return metadata;
 }
 
 function deadlineMs(call: ServerInterceptingCallInterface): number {
