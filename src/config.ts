@@ -14,6 +14,13 @@ export interface Config {
   keyTtlSeconds: number;
   /** How long a leader owns an in-progress key before another attempt may take it over. */
   leaseSeconds: number;
+  /**
+   * Deadline of one provider call. Handler work must end before its lease
+   * does, or a retry would take the row over while the first attempt still
+   * waits on the provider; the provider call is the only slow step, so it
+   * gets at most half the lease (and 10 s at most, like common client defaults).
+   */
+  providerTimeoutMs: number;
   /** Longest time a concurrent duplicate waits for the leader before ABORTED. */
   inFlightWaitMs: number;
   /** Mean pause between background completer passes (rows left in progress past their lease). */
@@ -26,6 +33,8 @@ export interface Config {
   dataDir: string;
   logLevel: string;
 }
+
+const MAX_PROVIDER_TIMEOUT_MS = 10_000;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -66,6 +75,7 @@ export function loadConfig(env: Env = process.env): Config {
     providerSecretKey,
     keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
     leaseSeconds,
+    providerTimeoutMs: Math.min(MAX_PROVIDER_TIMEOUT_MS, (leaseSeconds * 1000) / 2),
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),

@@ -7,7 +7,7 @@ import { migrate } from './db/migrations.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
-import { DEFAULT_PROVIDER_TIMEOUT_MS, ProviderClient } from './provider/provider-client.js';
+import { ProviderClient } from './provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
 import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './grpc/metrics.js';
@@ -19,15 +19,6 @@ function credentials(config: Config): grpc.ServerCredentials {
   if (!config.tls) return grpc.ServerCredentials.createInsecure();
   const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tls.cert), private_key: readFileSync(config.tls.key) }], ca !== null);
-}
-
-/**
- * Handler work must end before its lease does, or a retry would take the row
- * over while the first attempt still waits on the provider. The provider call
- * is the only slow step, so its timeout is at most half the lease.
- */
-function providerTimeoutMs(config: Config): number {
-  return Math.min(DEFAULT_PROVIDER_TIMEOUT_MS, (config.leaseSeconds * 1000) / 2);
 }
 
 async function openDatabase(config: Config, log: Logger): Promise<{ url: string; local: LocalMysql | undefined }> {
@@ -66,12 +57,12 @@ async function main(): Promise<void> {
 
   let provider: ProviderClient;
   if (config.providerUrl && config.providerSecretKey) {
-    provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey, timeoutMs: providerTimeoutMs(config) });
+    provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey, timeoutMs: config.providerTimeoutMs });
   } else {
     const sim: ProviderSimulator = await startProviderSimulator();
     cleanups.push(() => sim.close());
     log.info({ url: sim.url }, 'PAYMENTS_PROVIDER_URL is not set: using the built-in provider simulator');
-    provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey, timeoutMs: providerTimeoutMs(config) });
+    provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey, timeoutMs: config.providerTimeoutMs });
   }
   cleanups.push(async () => provider.close());
 
