@@ -193,6 +193,9 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
             record = undefined;
             continue;
           case 'take_over': {
+            // A caller that already left must not take a row over: it could not
+            // finish it, and the row may hold an earlier attempt's provider request.
+            if (cancelled) throw new ApiError(Code.CANCELLED, 'the call was cancelled before it could resume the request');
             const taken = await store.takeOver(record, options.leaseSeconds);
             if (taken) {
               observe(IdempotencyEvent.TakenOver);
@@ -274,10 +277,13 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
               (won) => {
                 if (!won) return;
                 if (cancelled) {
-                  // The client left before the handler got the request: nothing
-                  // ran, so the key is freed for the retry (fenced, in case).
+                  // The client left before the handler got the request, so this
+                  // attempt did nothing. A fresh claim is freed for the retry; a
+                  // taken-over row may hold an earlier attempt's provider request,
+                  // so it is only handed back (lease ended), never deleted.
                   settled = true;
-                  void store.release(won.fence).catch((err: unknown) => log.warn({ err }, 'could not release a claim after cancel'));
+                  const end = won.releasable ? store.release(won.fence) : store.abandon(won.fence);
+                  void end.catch((err: unknown) => log.warn({ err }, 'could not end a claim after cancel'));
                   return;
                 }
                 claim = won;
