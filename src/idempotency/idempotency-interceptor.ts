@@ -127,7 +127,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     const unavailable = (err: unknown): ApiError => {
       observe(IdempotencyEvent.StoreUnavailable);
       log.error({ err, method: path }, 'idempotency store unavailable');
-      return ApiError.unavailable('the idempotency store is unavailable; the request was not processed, retry with the same key', {
+      return ApiError.unavailable('the idempotency store is unavailable; retry with the same idempotency key (a request is never applied twice)', {
         reason: 'IDEMPOTENCY_UNAVAILABLE',
         retryDelayMs: 1000,
         cause: err,

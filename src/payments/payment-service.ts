@@ -14,10 +14,11 @@ import {
   type Refund,
   type RefundChargeRequest,
 } from '../gen/payments/v1/payments.js';
-import { ProviderAuthenticationError, ProviderCardError, ProviderError, ProviderInvalidRequestError, ProviderUnavailableError } from '../provider/provider-error.js';
+import { ProviderAuthenticationError, ProviderCardError, ProviderUnavailableError } from '../provider/provider-error.js';
 import type { ProviderClient } from '../provider/provider-client.js';
 import type { PaymentIntent } from '../provider/provider-types.js';
 import { chargeToProto, REFUND_REASONS, refundToProto } from './charge-mapper.js';
+import { providerRefusal } from './provider-refusal.js';
 import type { ChargeRecord, ChargeRepository, RefundRecord, WriteGuard } from './charge-repository.js';
 import { ChargeState, stateAfterRefund } from './charge-status.js';
 import {
@@ -135,9 +136,7 @@ export class PaymentService {
         // A decline is a business result (stored and replayed), not an RPC error.
         intent = err.paymentIntent;
         failure = { code: err.declineCode ?? err.code, message: err.message };
-      } else if (err instanceof ProviderInvalidRequestError && err.param === 'payment_method') {
-        throw ApiError.invalidArgument(`payment_method: ${err.message}`, { reason: 'FIELD_INVALID', metadata: { field: 'payment_method' } });
-      } else throw err;
+      } else throw providerRefusal(err, 'payment_method', true);
     }
 
     const now = new Date();
@@ -181,10 +180,7 @@ export class PaymentService {
   }
 
   private definitiveProviderError(err: unknown, field: string): never {
-    if (err instanceof ProviderInvalidRequestError) {
-      throw ApiError.failedPrecondition(`${field}: the payment provider refused: ${err.message}`, { reason: 'PROVIDER_REFUSED', cause: err });
-    }
-    throw err;
+    throw providerRefusal(err, field, false);
   }
 
   async captureCharge(merchantId: string, req: CaptureChargeRequest, claim: ClaimedRecord | undefined): Promise<Charge> {
@@ -292,4 +288,3 @@ export class PaymentService {
   }
 }
 
-export { ProviderError };

@@ -1,0 +1,40 @@
+import { expect } from 'chai';
+import { status as Code } from '@grpc/grpc-js';
+import { ApiError } from '../grpc/api-error.js';
+import { isDefinitive } from '../idempotency/outcome.js';
+import { ProviderCardError, ProviderInvalidRequestError, ProviderUnavailableError } from '../provider/provider-error.js';
+import { providerRefusal } from './provider-refusal.js';
+
+describe('provider refusals', () => {
+  it('turn a refused creation into INVALID_ARGUMENT naming the API field, which is stored and replayed', () => {
+    const err = providerRefusal(
+      new ProviderInvalidRequestError({ message: 'Amount must be at least 50 cents', httpStatus: 400, type: 'invalid_request_error', code: 'amount_too_small', param: 'amount' }),
+      'payment_method',
+      true,
+    );
+    expect(err).to.be.instanceOf(ApiError);
+    expect((err as ApiError).code).to.equal(Code.INVALID_ARGUMENT);
+    expect((err as ApiError).message).to.match(/^amount: /);
+    expect(isDefinitive((err as ApiError).code)).to.equal(true);
+  });
+
+  it('turn a refusal of a later step, or a provider idempotency conflict, into FAILED_PRECONDITION', () => {
+    const later = providerRefusal(new ProviderInvalidRequestError({ message: 'already captured', httpStatus: 400, type: 'invalid_request_error' }), 'charge_id', false);
+    expect((later as ApiError).code).to.equal(Code.FAILED_PRECONDITION);
+    expect((later as ApiError).message).to.match(/^charge_id: /);
+    const conflict = providerRefusal(new ProviderInvalidRequestError({ message: 'Keys for idempotent requests ...', httpStatus: 400, type: 'idempotency_error' }), 'amount', true);
+    expect((conflict as ApiError).code).to.equal(Code.FAILED_PRECONDITION);
+  });
+
+  it('turn a decline without a PaymentIntent into FAILED_PRECONDITION with the decline code', () => {
+    const err = providerRefusal(new ProviderCardError({ message: 'Your card was declined.', httpStatus: 402, code: 'card_declined', declineCode: 'lost_card' }), 'charge_id', false);
+    expect((err as ApiError).code).to.equal(Code.FAILED_PRECONDITION);
+    expect((err as ApiError).metadata['decline_code']).to.equal('lost_card');
+    expect(isDefinitive((err as ApiError).code)).to.equal(true);
+  });
+
+  it('leave failures that are not refusals (unavailable, outcome unknown) as they are', () => {
+    const unavailable = new ProviderUnavailableError({ message: 'timeout', requestSent: true, reason: 'response_timeout' });
+    expect(providerRefusal(unavailable, 'amount', true)).to.equal(unavailable);
+  });
+});
