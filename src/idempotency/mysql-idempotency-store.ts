@@ -1,6 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
+import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
   KeyState,
@@ -82,17 +83,27 @@ function errno(err: unknown): number | undefined {
  * write: reads only choose which conditional write to attempt.
  */
 export class MysqlIdempotencyStore implements IdempotencyStore {
+  private readonly path = new ClaimPath();
+
   constructor(private readonly pool: Pool) {}
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    // A retry finds its key with one plain indexed read, before any write: a
-    // replay costs what a GetCharge costs.
-    const existing = await this.read(input.scope, input.key);
-    if (existing) return { won: false, record: existing };
+    const result = await this.claimOnce(input);
+    this.path.record(!result.won);
+    return result;
+  }
+
+  private async claimOnce(input: ClaimInput): Promise<ClaimResult> {
+    // During a run of retries, a plain indexed read finds the key before any
+    // write, so a replay costs what a GetCharge costs (see ClaimPath).
+    if (this.path.readFirst()) {
+      const existing = await this.read(input.scope, input.key);
+      if (existing) return { won: false, record: existing };
+    }
     // The claim is one round trip: a plain INSERT in its own autocommit
     // transaction, then the new row as the database wrote it (its clock). The
-    // unique index decides every race: if the key was created since our read,
-    // the INSERT fails with 1062, the batch stops, and we read the winner's row.
+    // unique index decides every race: if the key exists, the INSERT fails
+    // with 1062, the batch stops, and we read the row that holds the key.
     const sql = `INSERT INTO idempotency_keys
         (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
          locked_until, lease_version, expires_at)
@@ -112,7 +123,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       } catch (err) {
         const code = errno(err);
         if (code === ER_DUP_ENTRY) {
-          // Lost the race to a concurrent INSERT that committed first: read the winner's row.
+          // The key is taken (a retry, or a concurrent INSERT that committed first): read its row.
           const record = await this.read(input.scope, input.key);
           if (record) return { won: false, record };
           continue; // the winner released it in between: claim again
