@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from '../db/pool.js';
 import { query } from '../db/query.js';
+import { inTransaction } from '../db/transaction.js';
 
 export interface CreatedMerchant {
   merchantId: string;
@@ -25,22 +26,10 @@ export class MerchantStore {
   async create(name: string): Promise<CreatedMerchant> {
     const merchantId = randomId('mer_', 12);
     const apiKey = randomId(API_KEY_PREFIX, 24);
-    const conn = await this.pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await inTransaction(this.pool, async (conn) => {
       await conn.query('INSERT INTO merchants (id, name) VALUES (?, ?)', [merchantId, name]);
-      await conn.query('INSERT INTO api_keys (key_hash, merchant_id, key_prefix) VALUES (?, ?, ?)', [
-        hashApiKey(apiKey),
-        merchantId,
-        apiKey.slice(0, 12),
-      ]);
-      await conn.commit();
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+      await conn.query('INSERT INTO api_keys (key_hash, merchant_id, key_prefix) VALUES (?, ?, ?)', [hashApiKey(apiKey), merchantId, apiKey.slice(0, 12)]);
+    });
     return { merchantId, apiKey };
   }
 

@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query } from '../db/query.js';
+import { inTransaction } from '../db/transaction.js';
 import type { SqlStatement } from '../idempotency/idempotency-store.js';
 import { parseChargeState, type ChargeState } from './charge-status.js';
 
@@ -145,17 +146,9 @@ export class ChargeRepository {
       await query(this.pool, statements[0].sql, statements[0].values);
       return;
     }
-    const conn = await this.pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await inTransaction(this.pool, async (conn) => {
       for (const s of statements) await conn.query(s.sql, s.values);
-      await conn.commit();
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
   }
 
   async findCharge(merchantId: string, id: string): Promise<ChargeRecord | undefined> {
