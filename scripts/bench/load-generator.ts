@@ -35,6 +35,9 @@ export interface LoadResult {
   throughput: number;
   p50Ms: number;
   p99Ms: number;
+  /** Calls made in warm-up and measurement together, and this process's CPU time over both. */
+  allCalls: number;
+  cpuMs: number;
 }
 
 /** The one CreateCharge payload every scenario sends, so replays match their fingerprints. */
@@ -90,6 +93,8 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   let errors = 0;
   let firstError: string | undefined;
   let measuring = false;
+  let allCalls = 0;
+  const cpu0 = process.cpuUsage();
   const warmupEnd = Date.now() + plan.warmupMs;
   const end = warmupEnd + plan.durationMs;
   let measureStart = 0;
@@ -102,6 +107,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
       const start = process.hrtime.bigint();
       const err = await call();
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      allCalls++;
       if (!measuring) continue;
       if (err) {
         errors++;
@@ -111,6 +117,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: plan.concurrency }, worker));
   const seconds = (Date.now() - measureStart) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   client.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -123,6 +130,8 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     throughput: latencies.length / seconds,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    allCalls,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 

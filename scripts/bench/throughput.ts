@@ -2,13 +2,17 @@
  * Cost of exactly-once: throughput and latency of the idempotent CreateCharge
  * against its ceilings, at several concurrencies, in one run.
  *
- *   npm run bench:throughput [-- --duration-ms 5000 --concurrency 1,16,64,256 --quick]
+ *   npm run bench:throughput [-- --duration-ms 5000 --concurrency 1,16,64,256 --rounds 3 --quick]
+ *
+ * Each round runs every scenario once, back to back, at each concurrency;
+ * ratios are taken within a round (the machine's speed drifts between
+ * rounds on a shared box) and the median round is reported.
  *
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -37,10 +41,14 @@ function log(message: string): void {
   process.stderr.write(`[bench:throughput] ${message}\n`);
 }
 
+/** BENCH_CPU_PROF=DIR writes a V8 CPU profile of each server and load-generator process there (see README: where the time goes). */
+function profileFlags(name: string): string[] {
+  const dir = process.env['BENCH_CPU_PROF'];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, name)] : [];
+}
+
 function startBenchServer(args: string[]): Promise<BenchServer> {
-  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of each server process there (see README: where the time goes).
-  const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_CPU_PROF']] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+  const child = spawn(process.execPath, [...profileFlags(args.includes('--plain') ? 'server-plain' : 'server'), '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -59,15 +67,58 @@ async function roundTrips(server: BenchServer): Promise<number> {
 }
 
 async function dbStatus(pool: Pool): Promise<Record<string, number>> {
-  const [rows] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_commit', 'Innodb_os_log_fsyncs', 'Com_commit')");
+  const [rows] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name = 'Handler_commit'");
   return Object.fromEntries(rows.map((r) => [String(r['Variable_name']), Number(r['Value'])]));
+}
+
+const CLOCK_TICKS_PER_SECOND = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU milliseconds a process has used so far (Linux /proc), or NaN where unknown. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+const QUIET_SAMPLE_MS = 250;
+/** A scenario starts once these processes together use less than this share of one core... */
+const QUIET_CPU_SHARE = 0.1;
+/** ...or after this long, whichever comes first. */
+const QUIET_MAX_WAIT_MS = 20_000;
+
+/**
+ * Waits until the database and the servers are idle: the writes of one
+ * scenario (InnoDB purge and page flushing after thousands of inserts) must
+ * not bill their CPU to the next one. Returns how long it waited.
+ */
+async function untilQuiet(pids: Array<number | undefined>): Promise<number> {
+  const start = Date.now();
+  const total = (): number => pids.reduce((sum: number, pid) => sum + (processCpuMs(pid) || 0), 0);
+  for (;;) {
+    const before = total();
+    await new Promise((resolve) => setTimeout(resolve, QUIET_SAMPLE_MS));
+    const elapsed = Date.now() - start;
+    if (total() - before < QUIET_CPU_SHARE * QUIET_SAMPLE_MS || elapsed >= QUIET_MAX_WAIT_MS) return elapsed;
+  }
 }
 
 function runLoad(plan: LoadPlan): Promise<LoadResult> {
   const file = path.join(os.tmpdir(), `load-plan-${randomUUID()}.json`);
   writeFileSync(file, JSON.stringify(plan));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'scripts/bench/load-generator.ts', file], { cwd: ROOT, maxBuffer: 1 << 20 }, (err, stdout) => {
+    execFile(process.execPath, [...profileFlags(`load-${plan.scenario}-${plan.concurrency}`), '--import', 'tsx', 'scripts/bench/load-generator.ts', file], { cwd: ROOT, maxBuffer: 1 << 20 }, (err, stdout) => {
       rmSync(file, { force: true });
       if (err) reject(err);
       else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
@@ -112,6 +163,7 @@ async function main(): Promise<void> {
       'duration-ms': { type: 'string', default: '5000' },
       'warmup-ms': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '1,16,64,256' },
+      rounds: { type: 'string', default: '3' },
       scenarios: { type: 'string', default: 'noop,create-plain,create-first,replay,get' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results/throughput.json' },
@@ -120,6 +172,8 @@ async function main(): Promise<void> {
   const durationMs = values.quick ? 1000 : Number(values['duration-ms']);
   const warmupMs = values.quick ? 300 : Number(values['warmup-ms']);
   const concurrencies = (values.quick ? '1,64' : values.concurrency!).split(',').map(Number);
+  const rounds = values.quick ? 1 : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
 
   let local: LocalMysql | undefined;
   let dataDir: string | undefined;
@@ -150,62 +204,114 @@ async function main(): Promise<void> {
       { scenario: 'replay', server: idempotent, label: 'CreateCharge, replay' },
       { scenario: 'get', server: idempotent, label: 'GetCharge' },
     ];
-    const wanted = new Set(values.scenarios!.split(','));
-    const selected = scenarios.filter((s) => wanted.has(s.scenario));
-    const results: Array<LoadResult & { label: string; roundTripsPerCall: number; commitsPerCall: number; fsyncsPerCall: number }> = [];
+    // Scenarios run in the order given, so a reader can check that order does not decide a ratio.
+    const selected = values.scenarios!.split(',').map((name) => {
+      const found = scenarios.find((s) => s.scenario === name);
+      if (!found) throw new Error(`unknown scenario ${name}; choose from ${scenarios.map((s) => s.scenario).join(', ')}`);
+      return found;
+    });
+    const quietPids = [local?.pid, ...servers.map((s) => s.child.pid)];
+    const results: Array<
+      LoadResult & {
+        label: string;
+        round: number;
+        roundTripsPerCall: number;
+        commitsPerCall: number;
+        /** CPU microseconds per call spent by the server process, the database and the load generator. */
+        cpuUsPerCall: { server: number; database: number; loadGenerator: number };
+      }
+    > = [];
     for (const concurrency of concurrencies) {
-      for (const s of selected) {
-        log(`${s.label} at concurrency ${concurrency} (${durationMs} ms)`);
-        const rt0 = await roundTrips(s.server);
-        const db0 = await dbStatus(pool);
-        const r = await runLoad({ port: s.server.port, scenario: s.scenario, concurrency, warmupMs, durationMs, apiKey, replayKeys: keys, chargeIds });
-        const rt1 = await roundTrips(s.server);
-        const db1 = await dbStatus(pool);
-        // Counters cover warm-up and measurement; divide by every call made in both, approximated
-        // by scaling the measured calls to the whole window.
-        const callsInWindow = Math.max(1, r.calls * ((warmupMs + durationMs) / durationMs));
-        results.push({
-          ...r,
-          label: s.label,
-          roundTripsPerCall: (rt1 - rt0) / callsInWindow,
-          commitsPerCall: ((db1['Handler_commit'] ?? 0) - (db0['Handler_commit'] ?? 0) - 2) / callsInWindow,
-          fsyncsPerCall: ((db1['Innodb_os_log_fsyncs'] ?? 0) - (db0['Innodb_os_log_fsyncs'] ?? 0)) / callsInWindow,
-        });
-        const last = results.at(-1)!;
-        log(`  ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`);
+      for (let round = 1; round <= rounds; round++) {
+        for (const s of selected) {
+          const waited = await untilQuiet(quietPids);
+          log(
+            `${s.label} at concurrency ${concurrency}, round ${round}/${rounds} (${durationMs} ms)` +
+              (waited > QUIET_SAMPLE_MS ? `, after ${waited} ms for the database to go quiet` : ''),
+          );
+          const rt0 = await roundTrips(s.server);
+          const db0 = await dbStatus(pool);
+          const cpu0 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
+          const r = await runLoad({ port: s.server.port, scenario: s.scenario, concurrency, warmupMs, durationMs, apiKey, replayKeys: keys, chargeIds });
+          const rt1 = await roundTrips(s.server);
+          const db1 = await dbStatus(pool);
+          const cpu1 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
+          // Counters cover warm-up and measurement; divide by every call made in both.
+          const callsInWindow = Math.max(1, r.allCalls);
+          results.push({
+            ...r,
+            label: s.label,
+            round,
+            roundTripsPerCall: (rt1 - rt0) / callsInWindow,
+            commitsPerCall: ((db1['Handler_commit'] ?? 0) - (db0['Handler_commit'] ?? 0) - 2) / callsInWindow,
+            cpuUsPerCall: {
+              server: ((cpu1.server - cpu0.server) * 1000) / callsInWindow,
+              database: ((cpu1.database - cpu0.database) * 1000) / callsInWindow,
+              loadGenerator: (r.cpuMs * 1000) / callsInWindow,
+            },
+          });
+          const last = results.at(-1)!;
+          log(`  ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`);
+        }
       }
     }
 
-    const by = (scenario: Scenario, c: number): (typeof results)[number] | undefined => results.find((r) => r.scenario === scenario && r.concurrency === c);
-    console.log('\nscenario                                conc   calls/s   p50 ms   p99 ms  DB round trips/call  Handler_commit/call');
-    for (const r of results) {
+    type Result = (typeof results)[number];
+    const inRound = (scenario: Scenario, c: number, round: number): Result | undefined =>
+      results.find((r) => r.scenario === scenario && r.concurrency === c && r.round === round);
+    /** The round with the median throughput of a scenario, so the table shows one real run, not a blend. */
+    const medianRun = (scenario: Scenario, c: number): Result | undefined => {
+      const runs = results.filter((r) => r.scenario === scenario && r.concurrency === c).sort((a, b) => a.throughput - b.throughput);
+      return runs[Math.floor((runs.length - 1) / 2)];
+    };
+    const tableRows = concurrencies.flatMap((c) => selected.map((s) => medianRun(s.scenario, c)).filter((r): r is Result => r !== undefined));
+    console.log(rounds > 1 ? `\nmedian of ${rounds} rounds per row` : '');
+    console.log(
+      '\nscenario                                conc   calls/s   p50 ms   p99 ms  DB round trips/call  Handler_commit/call   CPU µs/call: server   database   load gen',
+    );
+    for (const r of tableRows) {
+      const cpu = r.cpuUsPerCall;
       console.log(
-        `${r.label.padEnd(40)}${String(r.concurrency).padStart(4)} ${fmt(r.throughput)} ${fmt(r.p50Ms, 2)} ${fmt(r.p99Ms, 2)} ${fmt(r.roundTripsPerCall, 2).padStart(20)} ${fmt(r.commitsPerCall, 2).padStart(20)}`,
+        `${r.label.padEnd(40)}${String(r.concurrency).padStart(4)} ${fmt(r.throughput)} ${fmt(r.p50Ms, 2)} ${fmt(r.p99Ms, 2)} ${fmt(r.roundTripsPerCall, 2).padStart(20)} ${fmt(r.commitsPerCall, 2).padStart(20)} ${fmt(cpu.server).padStart(21)} ${fmt(cpu.database).padStart(10)} ${fmt(cpu.loadGenerator).padStart(10)}`,
       );
     }
-    console.log('\nratios (same run)');
-    const ratios: Array<Record<string, number>> = [];
+    console.log(`\nratios within a round${rounds > 1 ? ': median (each round)' : ''}`);
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    };
+    const ratios: Array<{ concurrency: number; firstOverPlain: number[]; replayOverGet: number[]; firstP99OverPlainP99: number[] }> = [];
     for (const c of concurrencies) {
-      const first = by('create-first', c);
-      const plainRow = by('create-plain', c);
-      const replay = by('replay', c);
-      const get = by('get', c);
-      if (!first || !plainRow || !replay || !get) continue;
-      const row = {
-        concurrency: c,
-        firstOverPlain: first.throughput / plainRow.throughput,
-        replayOverGet: replay.throughput / get.throughput,
-        firstP99OverPlainP99: first.p99Ms / plainRow.p99Ms,
-      };
+      const row = { concurrency: c, firstOverPlain: [] as number[], replayOverGet: [] as number[], firstP99OverPlainP99: [] as number[] };
+      for (let round = 1; round <= rounds; round++) {
+        const first = inRound('create-first', c, round);
+        const plainRow = inRound('create-plain', c, round);
+        const replay = inRound('replay', c, round);
+        const get = inRound('get', c, round);
+        if (first && plainRow) {
+          row.firstOverPlain.push(first.throughput / plainRow.throughput);
+          row.firstP99OverPlainP99.push(first.p99Ms / plainRow.p99Ms);
+        }
+        if (replay && get) row.replayOverGet.push(replay.throughput / get.throughput);
+      }
       ratios.push(row);
+      const show = (xs: number[]): string =>
+        xs.length === 0 ? 'n/a' : `${median(xs).toFixed(2)}x${xs.length > 1 ? ` (${xs.map((x) => x.toFixed(2)).join(', ')})` : ''}`;
       console.log(
-        `  concurrency ${String(c).padStart(3)}: first call / no interceptor = ${row.firstOverPlain.toFixed(2)}x (target >= 0.6 at 64)   replay / GetCharge = ${row.replayOverGet.toFixed(2)}x (target >= 1.0)   first p99 / no-interceptor p99 = ${row.firstP99OverPlainP99.toFixed(2)}x (target <= 2.5)`,
+        `  concurrency ${String(c).padStart(3)}: first call / no interceptor = ${show(row.firstOverPlain)} [target >= 0.6 at 64]` +
+          `   replay / GetCharge = ${show(row.replayOverGet)} [target >= 1.0]` +
+          `   first p99 / no-interceptor p99 = ${show(row.firstP99OverPlainP99)} [target <= 2.5]`,
       );
     }
     mkdirSync(path.dirname(values.out!), { recursive: true });
     writeFileSync(
       values.out!,
-      JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationMs, results, ratios }, null, 2),
+      JSON.stringify(
+        { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationMs, rounds, results, ratios },
+        null,
+        2,
+      ),
     );
     console.log(`\nwrote ${values.out}`);
   } finally {

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { CreateChargeRequest } from '../gen/payments/v1/payments.js';
-import { canonicalize, fingerprint } from './fingerprint.js';
+import { canonicalBytes, canonicalize, fingerprint, FINGERPRINT_VERSION } from './fingerprint.js';
 
 const PATH = '/payments.v1.PaymentService/CreateCharge';
 const serialize = (v: unknown): Uint8Array => CreateChargeRequest.encode(v as CreateChargeRequest).finish();
@@ -10,6 +11,11 @@ const base: CreateChargeRequest = {
 };
 
 describe('request fingerprint', () => {
+  it('is SHA-256 over "v<version>\\n<method>\\n" and the canonical bytes (rows stored by earlier releases keep matching)', () => {
+    const expected = createHash('sha256').update(`v${FINGERPRINT_VERSION}\n${PATH}\n`).update(canonicalBytes(base, serialize)).digest();
+    expect(fingerprint(PATH, base, serialize).equals(expected)).to.equal(true);
+    expect(fingerprint(PATH, base, serialize)).to.have.length(32);
+  });
   it('is equal for map entries inserted in another order', () => {
     const reordered = { ...base, metadata: { b: '2', a: '1' } };
     expect(CreateChargeRequest.encode(reordered).finish()).to.not.deep.equal(CreateChargeRequest.encode(base).finish());

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Bump when the canonical form changes; stored beside every fingerprint. */
 export const FINGERPRINT_VERSION = 1;
@@ -29,9 +29,18 @@ export function fingerprint(method: string, request: unknown, serialize: (value:
 
 /** The canonical encoding of a decoded request (also what a resumed attempt decodes again). */
 export function canonicalBytes(request: unknown, serialize: (value: unknown) => Uint8Array): Buffer {
-  return Buffer.from(serialize(canonicalize(request)));
+  const bytes = serialize(canonicalize(request));
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+const prefixes = new Map<string, Buffer>();
+
 export function fingerprintOf(method: string, canonical: Uint8Array): Buffer {
-  return createHash('sha256').update(`v${FINGERPRINT_VERSION}\n${method}\n`, 'utf8').update(canonical).digest();
+  let prefix = prefixes.get(method);
+  if (!prefix) {
+    prefix = Buffer.from(`v${FINGERPRINT_VERSION}\n${method}\n`, 'utf8');
+    prefixes.set(method, prefix);
+  }
+  // One-shot hashing: no Hash object per request (this runs on every keyed call, replays included).
+  return hash('sha256', Buffer.concat([prefix, canonical]), 'buffer');
 }

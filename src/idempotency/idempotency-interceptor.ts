@@ -5,6 +5,8 @@ import {
   type StatusObject,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
+  type ServerListener,
+  type ServerMethodDefinition,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -59,6 +61,16 @@ function deadlineMs(call: ServerInterceptingCallInterface): number {
   return Number.isFinite(ms) ? ms : Infinity;
 }
 
+/** What every keyed call of one interceptor shares. */
+interface Shared {
+  options: IdempotencyOptions;
+  store: IdempotencyStore;
+  log: Logger;
+  observe: IdempotencyObserver;
+  /** One shared read per key and process, however many local callers wait on it. */
+  poll: (scope: string, key: string, afterMs: number) => Promise<IdempotencyRecord | undefined>;
+}
+
 /**
  * The idempotency interceptor: an adapter from grpc-js call events to the
  * claim / decide / complete steps. Register it after the auth interceptor.
@@ -79,277 +91,311 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
       if (serialize) serializers.set(method.path, serialize);
     }
   }
-  const { store, log } = options;
-  const observe = options.observe ?? (() => undefined);
   const polls = new Map<string, Promise<IdempotencyRecord | undefined>>();
-
-  /** One shared read per key and process, however many local callers wait on it. */
-  function poll(scope: string, key: string, afterMs: number): Promise<IdempotencyRecord | undefined> {
-    const id = `${scope}\u0000${key}`;
-    const pending = polls.get(id);
-    if (pending) return pending;
-    const p = delay(afterMs)
-      .then(() => store.read(scope, key))
-      .finally(() => polls.delete(id));
-    polls.set(id, p);
-    return p;
-  }
+  const shared: Shared = {
+    options,
+    store: options.store,
+    log: options.log,
+    observe: options.observe ?? (() => undefined),
+    poll(scope, key, afterMs) {
+      const id = `${scope}\u0000${key}`;
+      const pending = polls.get(id);
+      if (pending) return pending;
+      const p = delay(afterMs)
+        .then(() => options.store.read(scope, key))
+        .finally(() => polls.delete(id));
+      polls.set(id, p);
+      return p;
+    },
+  };
 
   return (methodDescriptor, call) => {
-    const path = methodDescriptor.path;
-    const serialize = serializers.get(path);
-    if (readOnly.has(path) || !serialize) return new ServerInterceptingCall(call);
+    const serialize = serializers.get(methodDescriptor.path);
+    if (readOnly.has(methodDescriptor.path) || !serialize) return new ServerInterceptingCall(call);
+    return new KeyedCall(shared, methodDescriptor, call, serialize).intercepting();
+  };
+}
 
-    let metadata: Metadata | undefined;
-    let key = '';
-    let scope = '';
-    let claim: ClaimedRecord | undefined;
-    let expiresAt: string | undefined;
-    let answered = false; // the interceptor answered itself; the handler never runs
-    let settled = false; // the leader's outcome was stored, released or kept
-    let cancelled = false;
+/**
+ * One call of a keyed method. Its state and steps live on one object (the
+ * replay path is hot: a retry storm is all replays, so a call allocates
+ * little beyond what grpc-js needs).
+ */
+class KeyedCall {
+  private metadata: Metadata | undefined;
+  private key = '';
+  private scope = '';
+  private claim: ClaimedRecord | undefined;
+  private expiresAt: string | undefined;
+  /** The interceptor answered itself; the handler never runs. */
+  private answered = false;
+  /** The leader's outcome was stored, released or kept. */
+  private settled = false;
+  private cancelled = false;
 
-    const answer = (status: PartialStatusObject, headers?: Metadata): void => {
-      answered = true;
-      call.sendMetadata(headers ?? keyHeaders());
-      call.sendStatus(status);
-    };
-    const fail = (err: unknown): void => {
-      const status = toStatus(err);
-      if (!status.known) log.error({ err, method: path }, 'idempotency interceptor failed');
-      answer(status);
-    };
-    const keyHeaders = (): Metadata => {
-      const h = new Metadata();
-      if (expiresAt !== undefined) h.set(EXPIRES_AT_HEADER, expiresAt);
-      return h;
-    };
-    const unavailable = (err: unknown): ApiError => {
-      observe(IdempotencyEvent.StoreUnavailable);
-      log.error({ err, method: path }, 'idempotency store unavailable');
-      return ApiError.unavailable('the idempotency store is unavailable; retry with the same idempotency key (a request is never applied twice)', {
-        reason: 'IDEMPOTENCY_UNAVAILABLE',
-        retryDelayMs: 1000,
-        cause: err,
-      });
-    };
+  constructor(
+    private readonly shared: Shared,
+    private readonly method: ServerMethodDefinition<unknown, unknown>,
+    private readonly call: ServerInterceptingCallInterface,
+    private readonly serialize: (value: unknown) => Uint8Array,
+  ) {}
 
-    const replay = (record: IdempotencyRecord): void => {
-      const response = record.response;
-      if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
-      observe(IdempotencyEvent.Replayed);
-      answered = true;
-      const headers = keyHeaders();
-      headers.set(REPLAYED_HEADER, 'true');
-      call.sendMetadata(headers);
-      const trailers = decodeTrailers(response.trailers);
-      if (response.code === Code.OK && response.body) {
-        call.sendMessage(new RawResponse(response.body), () => call.sendStatus({ code: Code.OK, details: 'OK', metadata: trailers }));
-      } else {
-        call.sendStatus({ code: response.code, details: response.message, metadata: trailers });
-      }
-    };
-
-    /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
-    async function acquire(request: ClaimRequest, requestBody: Buffer): Promise<ClaimedRecord | undefined> {
-      const until = Math.min(deadlineMs(call) - DEADLINE_MARGIN_MS, Date.now() + options.maxWaitMs);
-      let waitMs = WAIT_FIRST_POLL_MS;
-      let waited = false;
-      let record: IdempotencyRecord | undefined;
-      for (;;) {
-        if (record === undefined) {
-          const claimed = await store.claim({
-            scope,
-            key,
-            ...request,
-            requestBody,
-            recoveryPoint: options.initialRecoveryPoint?.(path) ?? RecoveryPoint.Started,
-            ttlSeconds: options.ttlSeconds,
-            leaseSeconds: options.leaseSeconds,
-          });
-          expiresAt = claimed.record.expiresAt.toISOString();
-          if (claimed.won) {
-            observe(IdempotencyEvent.Claimed);
-            return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds);
-          }
-          record = claimed.record;
-        }
-        expiresAt = record.expiresAt.toISOString();
-        const decision = decide(record, request);
-        switch (decision.kind) {
-          case 'replay':
-            replay(record);
-            return undefined;
-          case 'mismatch':
-            observe(IdempotencyEvent.Mismatched);
-            throw ApiError.failedPrecondition(
-              decision.what === 'method'
-                ? `idempotency key was already used for ${record.method}; use a new key for each operation`
-                : 'idempotency key was already used with a different request payload; use a new key for a different request',
-              { reason: 'IDEMPOTENCY_KEY_REUSED' },
-            );
-          case 'expired':
-            await store.deleteExpired(record);
-            record = undefined;
-            continue;
-          case 'take_over': {
-            // A caller that already left must not take a row over: it could not
-            // finish it, and the row may hold an earlier attempt's provider request.
-            if (cancelled) throw new ApiError(Code.CANCELLED, 'the call was cancelled before it could resume the request');
-            const taken = await store.takeOver(record, options.leaseSeconds);
-            if (taken) {
-              observe(IdempotencyEvent.TakenOver);
-              return new ClaimedRecord(store, taken, true, options.leaseSeconds);
-            }
-            record = await store.read(scope, key);
-            continue;
-          }
-          case 'wait': {
-            if (!waited) observe(IdempotencyEvent.Waited);
-            waited = true;
-            const remaining = until - Date.now();
-            if (remaining <= 0 || cancelled) {
-              observe(IdempotencyEvent.InUse);
-              throw new ApiError(Code.ABORTED, 'a request with this idempotency key is still in progress; retry later with the same key', {
-                reason: 'IDEMPOTENCY_KEY_IN_USE',
-                retryDelayMs: Math.max(100, Math.min(decision.leaseRemainingMs, 1000)),
-              });
-            }
-            record = await poll(scope, key, Math.min(waitMs, remaining));
-            waitMs = Math.min(WAIT_MAX_POLL_MS, Math.ceil(waitMs * 1.5));
-            continue;
-          }
-        }
-      }
-    }
-
-    /** Persists the leader's outcome; returns the status to send instead of the handler's, if any. */
-    async function settleLeader(response: StoredResponse): Promise<PartialStatusObject | undefined> {
-      const leader = claim;
-      if (!leader || settled) return undefined;
-      settled = true;
-      let result;
-      try {
-        result = await settle(store, leader, response);
-      } catch (err) {
-        // The outcome could not be stored. The row stays in progress (a retry
-        // after the lease resumes it), so the client must not see success.
-        return toStatus(unavailable(err));
-      }
-      if (result === 'released') observe(IdempotencyEvent.Released);
-      if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
-      if (result !== 'fenced') return undefined;
-      observe(IdempotencyEvent.Fenced);
-      return toStatus(
-        new ApiError(Code.ABORTED, 'this attempt lost its lease to a newer attempt with the same idempotency key; retry to get its result', {
-          reason: 'IDEMPOTENCY_KEY_IN_USE',
-          retryDelayMs: 100,
-        }),
-      );
-    }
-
-    return new ServerInterceptingCall(call, {
-      start: (next) => {
-        next({
-          onReceiveMetadata: (md, mdNext) => {
-            try {
-              metadata = md;
-              key = readIdempotencyKey(md);
-              const s = options.scopeOf(md);
-              if (s === undefined) throw ApiError.unauthenticated('missing API key');
-              scope = s;
-              mdNext(md);
-            } catch (err) {
-              fail(err);
-            }
-          },
-          onReceiveMessage: (message, msgNext) => {
-            let request: ClaimRequest;
-            let canonical: Buffer;
-            try {
-              canonical = canonicalBytes(message, serialize);
-              request = { method: path, fingerprint: fingerprintOf(path, canonical), fingerprintVersion: FINGERPRINT_VERSION };
-            } catch (err) {
-              fail(err);
-              return;
-            }
-            acquire(request, canonical).then(
-              (won) => {
-                if (!won) return;
-                if (cancelled) {
-                  // The client left before the handler got the request, so this
-                  // attempt did nothing. A fresh claim is freed for the retry; a
-                  // taken-over row may hold an earlier attempt's provider request,
-                  // so it is only handed back (lease ended), never deleted.
-                  settled = true;
-                  const end = won.releasable ? store.release(won.fence) : store.abandon(won.fence);
-                  void end.catch((err: unknown) => log.warn({ err }, 'could not end a claim after cancel'));
-                  return;
-                }
-                claim = won;
-                if (metadata) attachClaim(metadata, won);
-                msgNext(message);
-              },
-              (err: unknown) => {
-                if (err instanceof ApiError) fail(err);
-                else fail(unavailable(err));
-              },
-            );
-          },
-          onReceiveHalfClose: (next) => {
-            if (!answered) next();
-          },
-          onCancel: () => {
-            cancelled = true;
-          },
-        });
+  intercepting(): ServerInterceptingCall {
+    const listener: ServerListener = {
+      onReceiveMetadata: (md, next) => this.onMetadata(md, next),
+      onReceiveMessage: (message, next) => this.onMessage(message, next),
+      onReceiveHalfClose: (next) => {
+        if (!this.answered) next();
       },
+      onCancel: () => {
+        this.cancelled = true;
+      },
+    };
+    return new ServerInterceptingCall(this.call, {
+      start: (next) => next(listener),
       sendMetadata: (md, next) => {
-        if (expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, expiresAt);
+        if (this.expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, this.expiresAt);
         next(md);
       },
-      sendMessage: (message, next) => {
-        // Unary responses are persisted here, not at sendStatus: after a client
-        // cancel the handler's final OK status never reaches this responder,
-        // but its message does, and the charge must still complete.
-        if (!claim || settled) {
-          next(message);
-          return;
-        }
-        let bytes: Buffer;
-        try {
-          bytes = message instanceof RawResponse ? message.bytes : methodDescriptor.responseSerialize(message);
-        } catch (err) {
-          log.error({ err, method: path }, 'response serialization failed');
-          call.sendStatus(toStatus(err));
-          return;
-        }
-        settleLeader({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(
-          (override) => {
-            if (override) call.sendStatus(override);
-            else next(new RawResponse(bytes));
-          },
-          (err: unknown) => call.sendStatus(toStatus(unavailable(err))),
-        );
-      },
-      sendStatus: (status, next) => {
-        if (!claim || settled || status.code === Code.OK) {
-          next(status);
-          return;
-        }
-        const trailers = encodeTrailers(status.metadata);
-        // A handler error goes out trailers-only (no header block of its own), so
-        // the key's expiry travels in its trailers; it is not part of the stored outcome.
-        const withExpiry = (s: PartialStatusObject): PartialStatusObject => {
-          const metadata = s.metadata?.clone() ?? new Metadata();
-          if (expiresAt !== undefined) metadata.set(EXPIRES_AT_HEADER, expiresAt);
-          return { ...s, metadata };
-        };
-        settleLeader({ code: status.code, message: status.details ?? '', body: null, trailers }).then(
-          (override) => next(withExpiry(override ?? status)),
-          (err: unknown) => next(withExpiry(toStatus(unavailable(err)))),
-        );
-      },
+      sendMessage: (message, next) => this.sendMessage(message, next),
+      sendStatus: (status, next) => this.sendStatus(status, next),
     });
-  };
+  }
+
+  private onMetadata(md: Metadata, next: (md: Metadata) => void): void {
+    try {
+      this.metadata = md;
+      this.key = readIdempotencyKey(md);
+      const scope = this.shared.options.scopeOf(md);
+      if (scope === undefined) throw ApiError.unauthenticated('missing API key');
+      this.scope = scope;
+      next(md);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onMessage(message: unknown, next: (message: unknown) => void): void {
+    let request: ClaimRequest;
+    let canonical: Buffer;
+    try {
+      canonical = canonicalBytes(message, this.serialize);
+      request = { method: this.method.path, fingerprint: fingerprintOf(this.method.path, canonical), fingerprintVersion: FINGERPRINT_VERSION };
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.acquire(request, canonical).then(
+      (won) => {
+        if (!won) return;
+        if (this.cancelled) {
+          // The client left before the handler got the request, so this
+          // attempt did nothing. A fresh claim is freed for the retry; a
+          // taken-over row may hold an earlier attempt's provider request,
+          // so it is only handed back (lease ended), never deleted.
+          this.settled = true;
+          const { store, log } = this.shared;
+          const end = won.releasable ? store.release(won.fence) : store.abandon(won.fence);
+          void end.catch((err: unknown) => log.warn({ err }, 'could not end a claim after cancel'));
+          return;
+        }
+        this.claim = won;
+        if (this.metadata) attachClaim(this.metadata, won);
+        next(message);
+      },
+      (err: unknown) => this.fail(err instanceof ApiError ? err : this.unavailable(err)),
+    );
+  }
+
+  private answer(status: PartialStatusObject, headers?: Metadata): void {
+    this.answered = true;
+    this.call.sendMetadata(headers ?? this.keyHeaders());
+    this.call.sendStatus(status);
+  }
+
+  private fail(err: unknown): void {
+    const status = toStatus(err);
+    if (!status.known) this.shared.log.error({ err, method: this.method.path }, 'idempotency interceptor failed');
+    this.answer(status);
+  }
+
+  private keyHeaders(): Metadata {
+    const h = new Metadata();
+    if (this.expiresAt !== undefined) h.set(EXPIRES_AT_HEADER, this.expiresAt);
+    return h;
+  }
+
+  private unavailable(err: unknown): ApiError {
+    this.shared.observe(IdempotencyEvent.StoreUnavailable);
+    this.shared.log.error({ err, method: this.method.path }, 'idempotency store unavailable');
+    return ApiError.unavailable('the idempotency store is unavailable; retry with the same idempotency key (a request is never applied twice)', {
+      reason: 'IDEMPOTENCY_UNAVAILABLE',
+      retryDelayMs: 1000,
+      cause: err,
+    });
+  }
+
+  private replay(record: IdempotencyRecord): void {
+    const response = record.response;
+    if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
+    this.shared.observe(IdempotencyEvent.Replayed);
+    this.answered = true;
+    const headers = this.keyHeaders();
+    headers.set(REPLAYED_HEADER, 'true');
+    this.call.sendMetadata(headers);
+    const trailers = decodeTrailers(response.trailers);
+    if (response.code === Code.OK && response.body) {
+      this.call.sendMessage(new RawResponse(response.body), () => this.call.sendStatus({ code: Code.OK, details: 'OK', metadata: trailers }));
+    } else {
+      this.call.sendStatus({ code: response.code, details: response.message, metadata: trailers });
+    }
+  }
+
+  /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
+  private async acquire(request: ClaimRequest, requestBody: Buffer): Promise<ClaimedRecord | undefined> {
+    const { options, store, observe } = this.shared;
+    const startedAt = Date.now();
+    let waitMs = WAIT_FIRST_POLL_MS;
+    let waited = false;
+    let record: IdempotencyRecord | undefined;
+    for (;;) {
+      if (record === undefined) {
+        const claimed = await store.claim({
+          scope: this.scope,
+          key: this.key,
+          method: request.method,
+          fingerprint: request.fingerprint,
+          fingerprintVersion: request.fingerprintVersion,
+          requestBody,
+          recoveryPoint: options.initialRecoveryPoint?.(this.method.path) ?? RecoveryPoint.Started,
+          ttlSeconds: options.ttlSeconds,
+          leaseSeconds: options.leaseSeconds,
+        });
+        this.expiresAt = claimed.record.expiresAt.toISOString();
+        if (claimed.won) {
+          observe(IdempotencyEvent.Claimed);
+          return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds);
+        }
+        record = claimed.record;
+      } else {
+        this.expiresAt = record.expiresAt.toISOString();
+      }
+      const decision = decide(record, request);
+      switch (decision.kind) {
+        case 'replay':
+          this.replay(record);
+          return undefined;
+        case 'mismatch':
+          observe(IdempotencyEvent.Mismatched);
+          throw ApiError.failedPrecondition(
+            decision.what === 'method'
+              ? `idempotency key was already used for ${record.method}; use a new key for each operation`
+              : 'idempotency key was already used with a different request payload; use a new key for a different request',
+            { reason: 'IDEMPOTENCY_KEY_REUSED' },
+          );
+        case 'expired':
+          await store.deleteExpired(record);
+          record = undefined;
+          continue;
+        case 'take_over': {
+          // A caller that already left must not take a row over: it could not
+          // finish it, and the row may hold an earlier attempt's provider request.
+          if (this.cancelled) throw new ApiError(Code.CANCELLED, 'the call was cancelled before it could resume the request');
+          const taken = await store.takeOver(record, options.leaseSeconds);
+          if (taken) {
+            observe(IdempotencyEvent.TakenOver);
+            return new ClaimedRecord(store, taken, true, options.leaseSeconds);
+          }
+          record = await store.read(this.scope, this.key);
+          continue;
+        }
+        case 'wait': {
+          if (!waited) observe(IdempotencyEvent.Waited);
+          waited = true;
+          const until = Math.min(deadlineMs(this.call) - DEADLINE_MARGIN_MS, startedAt + options.maxWaitMs);
+          const remaining = until - Date.now();
+          if (remaining <= 0 || this.cancelled) {
+            observe(IdempotencyEvent.InUse);
+            throw new ApiError(Code.ABORTED, 'a request with this idempotency key is still in progress; retry later with the same key', {
+              reason: 'IDEMPOTENCY_KEY_IN_USE',
+              retryDelayMs: Math.max(100, Math.min(decision.leaseRemainingMs, 1000)),
+            });
+          }
+          record = await this.shared.poll(this.scope, this.key, Math.min(waitMs, remaining));
+          waitMs = Math.min(WAIT_MAX_POLL_MS, Math.ceil(waitMs * 1.5));
+          continue;
+        }
+      }
+    }
+  }
+
+  /** Persists the leader's outcome; returns the status to send instead of the handler's, if any. */
+  private async settleLeader(response: StoredResponse): Promise<PartialStatusObject | undefined> {
+    const leader = this.claim;
+    if (!leader || this.settled) return undefined;
+    this.settled = true;
+    const { store, observe } = this.shared;
+    let result;
+    try {
+      result = await settle(store, leader, response);
+    } catch (err) {
+      // The outcome could not be stored. The row stays in progress (a retry
+      // after the lease resumes it), so the client must not see success.
+      return toStatus(this.unavailable(err));
+    }
+    if (result === 'released') observe(IdempotencyEvent.Released);
+    if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
+    if (result !== 'fenced') return undefined;
+    observe(IdempotencyEvent.Fenced);
+    return toStatus(
+      new ApiError(Code.ABORTED, 'this attempt lost its lease to a newer attempt with the same idempotency key; retry to get its result', {
+        reason: 'IDEMPOTENCY_KEY_IN_USE',
+        retryDelayMs: 100,
+      }),
+    );
+  }
+
+  private sendMessage(message: unknown, next: (message: unknown) => void): void {
+    // Unary responses are persisted here, not at sendStatus: after a client
+    // cancel the handler's final OK status never reaches this responder,
+    // but its message does, and the charge must still complete.
+    if (!this.claim || this.settled) {
+      next(message);
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = message instanceof RawResponse ? message.bytes : this.method.responseSerialize(message);
+    } catch (err) {
+      this.shared.log.error({ err, method: this.method.path }, 'response serialization failed');
+      this.call.sendStatus(toStatus(err));
+      return;
+    }
+    this.settleLeader({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(
+      (override) => {
+        if (override) this.call.sendStatus(override);
+        else next(new RawResponse(bytes));
+      },
+      (err: unknown) => this.call.sendStatus(toStatus(this.unavailable(err))),
+    );
+  }
+
+  private sendStatus(status: PartialStatusObject, next: (status: PartialStatusObject) => void): void {
+    if (!this.claim || this.settled || status.code === Code.OK) {
+      next(status);
+      return;
+    }
+    const trailers = encodeTrailers(status.metadata);
+    // A handler error goes out trailers-only (no header block of its own), so
+    // the key's expiry travels in its trailers; it is not part of the stored outcome.
+    const withExpiry = (s: PartialStatusObject): PartialStatusObject => {
+      const metadata = s.metadata?.clone() ?? new Metadata();
+      if (this.expiresAt !== undefined) metadata.set(EXPIRES_AT_HEADER, this.expiresAt);
+      return { ...s, metadata };
+    };
+    this.settleLeader({ code: status.code, message: status.details ?? '', body: null, trailers }).then(
+      (override) => next(withExpiry(override ?? status)),
+      (err: unknown) => next(withExpiry(toStatus(this.unavailable(err)))),
+    );
+  }
 }
