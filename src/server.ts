@@ -12,7 +12,7 @@ import type { ServerMetrics } from './grpc/metrics.js';
 import { resumableMethods } from './payments/resumable-methods.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
-import { withRawResponses } from './idempotency/raw-response.js';
+import { withRawMessages } from './idempotency/raw-response.js';
 import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
@@ -90,7 +90,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
   const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': 1024 * 1024 });
   const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency);
-  server.addService(withRawResponses(PaymentServiceService), paymentHandlers(service, o.log));
+  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log));
   const health = new HealthImplementation({ '': 'SERVING', 'payments.v1.PaymentService': 'SERVING' });
   health.addToServer(server);
   addReflection(server, descriptorSet);

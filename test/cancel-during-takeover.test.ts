@@ -8,7 +8,7 @@ import { authInterceptor, merchantOf } from '../src/grpc/auth-interceptor.js';
 import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
 import { idempotencyInterceptor } from '../src/idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
-import { withRawResponses } from '../src/idempotency/raw-response.js';
+import { withRawMessages } from '../src/idempotency/raw-response.js';
 import { RecoveryPoint, type IdempotencyRecord } from '../src/idempotency/record.js';
 import { createLogger } from '../src/logger.js';
 import { DESCRIPTOR_SET_PATH } from '../src/server.js';
@@ -36,8 +36,8 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
     const canonical = canonicalBytes(request, serialize);
     // An earlier attempt claimed the key and reached the provider; its lease is over (0 s).
     await store.claim({
-      scope: merchantId, key, method: PATH, fingerprint: fingerprintOf(PATH, canonical), fingerprintVersion: FINGERPRINT_VERSION,
-      requestBody: canonical, recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 60, leaseSeconds: 0,
+      scope: merchantId, key, method: PATH, payload: { fingerprint: fingerprintOf(PATH, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical },
+      recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 60, leaseSeconds: 0,
     });
 
     // The takeover waits at this gate until the client has cancelled.
@@ -64,7 +64,7 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
       ],
     });
     const fail: grpc.handleUnaryCall<unknown, unknown> = (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED });
-    server.addService(withRawResponses(PaymentServiceService), {
+    server.addService(withRawMessages(PaymentServiceService), {
       createCharge: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
         handlerRuns++;
         cb({ code: grpc.status.INTERNAL, details: 'must not run' });

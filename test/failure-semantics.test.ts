@@ -132,8 +132,8 @@ describe('failure semantics', function () {
       const scope = `mer_fence_${randomUUID().slice(0, 8)}`;
       // A zero-second lease is already expired when written: the takeover below needs no waiting.
       const claimed = await store.claim({
-        scope, key: 'k', method: '/m', fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION,
-        requestBody: Buffer.alloc(0), recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 0,
+        scope, key: 'k', method: '/m', payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
+        recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 0,
       });
       expect(claimed.won).to.equal(true);
       const zombie = { id: claimed.record.id, leaseVersion: claimed.record.leaseVersion };
@@ -218,7 +218,7 @@ describe('failure semantics', function () {
       expect((await callUnary(t.client, create, chargeRequest(done), t.md(done))).error).to.equal(undefined);
       expect((await callUnary(t.client, create, chargeRequest(fresh), t.md(fresh))).error).to.equal(undefined);
       await store.claim({
-        scope: t.merchantId, key: live, method: '/m', fingerprint: Buffer.alloc(32), fingerprintVersion: 1, requestBody: Buffer.alloc(0),
+        scope: t.merchantId, key: live, method: '/m', payload: { fingerprint: Buffer.alloc(32), fingerprintVersion: 1, requestBody: Buffer.alloc(0) },
         recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 60,
       });
       await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key IN (?, ?)', [

@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createPool } from '../../src/db/pool.js';
 import { PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { authInterceptor } from '../../src/grpc/auth-interceptor.js';
-import { withRawResponses } from '../../src/idempotency/raw-response.js';
+import { withRawMessages } from '../../src/idempotency/raw-response.js';
 import { createLogger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ChargeRepository } from '../../src/payments/charge-repository.js';
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   });
   // `false`: no claim is required, so the handler writes the charge row directly and uses a fresh provider key.
   const service = new PaymentService(new ChargeRepository(pool), provider, false);
-  server.addService(withRawResponses(PaymentServiceService), paymentHandlers(service, log));
+  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, log));
   const listen = process.env['PAYMENTS_LISTEN'] ?? '127.0.0.1:0';
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -2,18 +2,39 @@
  * One server process of the cost benchmark: the real startServer, with or
  * without the idempotency interceptor, plus a counter of database round
  * trips (every query sent on a connection, a multi-statement batch counting
- * once). Prints {"port":...,"counters":...} as one JSON line when ready.
+ * once) and of bytes allocated on its JS heap. Prints {"port":...,"counters":...}
+ * as one JSON line when ready.
  *
  *   tsx scripts/bench/throughput-server.ts --mysql-url URL --provider-url URL --provider-key KEY [--plain]
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
 
 let roundTrips = 0;
+
+/**
+ * Bytes allocated on the JS heap so far: the growth of the used heap between
+ * collections (from V8's GC profiler) plus the growth since the last one.
+ */
+const heap = { allocated: 0, lastUsed: v8.getHeapStatistics().used_heap_size, profiler: new v8.GCProfiler() };
+heap.profiler.start();
+function allocatedBytes(): number {
+  for (const gc of heap.profiler.stop().statistics) {
+    heap.allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - heap.lastUsed);
+    heap.lastUsed = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  heap.profiler = new v8.GCProfiler();
+  heap.profiler.start();
+  const used = v8.getHeapStatistics().used_heap_size;
+  heap.allocated += Math.max(0, used - heap.lastUsed);
+  heap.lastUsed = used;
+  return heap.allocated;
+}
 
 /**
  * Counts at the driver: each call of a connection's query() is one round trip.
@@ -56,7 +77,7 @@ async function main(): Promise<void> {
     inFlightWaitMs: 10_000,
     withoutIdempotency: values.plain,
   });
-  const counters = http.createServer((_req, res) => res.end(JSON.stringify({ roundTrips })));
+  const counters = http.createServer((_req, res) => res.end(JSON.stringify({ roundTrips, allocatedBytes: allocatedBytes() })));
   await new Promise<void>((resolve) => counters.listen(0, '127.0.0.1', resolve));
   const address = counters.address();
   process.stdout.write(`${JSON.stringify({ port: running.port, counters: typeof address === 'object' && address ? address.port : 0 })}\n`);

@@ -4,9 +4,10 @@
  *
  *   npm run bench:throughput [-- --duration-ms 5000 --concurrency 1,16,64,256 --rounds 3 --quick]
  *
- * Each round runs every scenario once, back to back, at each concurrency;
- * ratios are taken within a round (the machine's speed drifts between
- * rounds on a shared box) and the median round is reported.
+ * Each round runs every scenario once, back to back, at each concurrency
+ * (odd rounds in the given order, even rounds in reverse); ratios are taken
+ * within a round (the machine's speed drifts between rounds on a shared
+ * box) and the median round is reported.
  *
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
@@ -61,9 +62,10 @@ function startBenchServer(args: string[]): Promise<BenchServer> {
   });
 }
 
-async function roundTrips(server: BenchServer): Promise<number> {
+/** The server's own counters: database round trips, and bytes its JS heap has allocated. */
+async function serverCounters(server: BenchServer): Promise<{ roundTrips: number; allocatedBytes: number }> {
   const res = await fetch(`http://127.0.0.1:${server.countersPort}/`);
-  return ((await res.json()) as { roundTrips: number }).roundTrips;
+  return (await res.json()) as { roundTrips: number; allocatedBytes: number };
 }
 
 async function dbStatus(pool: Pool): Promise<Record<string, number>> {
@@ -216,6 +218,8 @@ async function main(): Promise<void> {
         label: string;
         round: number;
         roundTripsPerCall: number;
+        /** KiB the server allocated on its JS heap per call. */
+        heapKiBPerCall: number;
         commitsPerCall: number;
         /** CPU microseconds per call spent by the server process, the database and the load generator. */
         cpuUsPerCall: { server: number; database: number; loadGenerator: number };
@@ -223,17 +227,19 @@ async function main(): Promise<void> {
     > = [];
     for (const concurrency of concurrencies) {
       for (let round = 1; round <= rounds; round++) {
-        for (const s of selected) {
+        // Odd rounds run the scenarios in the order given, even rounds in reverse, so no
+        // scenario always runs first (JIT warm-up) or right after the writes of another.
+        for (const s of round % 2 === 1 ? selected : [...selected].reverse()) {
           const waited = await untilQuiet(quietPids);
           log(
             `${s.label} at concurrency ${concurrency}, round ${round}/${rounds} (${durationMs} ms)` +
               (waited > QUIET_SAMPLE_MS ? `, after ${waited} ms for the database to go quiet` : ''),
           );
-          const rt0 = await roundTrips(s.server);
+          const counters0 = await serverCounters(s.server);
           const db0 = await dbStatus(pool);
           const cpu0 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
           const r = await runLoad({ port: s.server.port, scenario: s.scenario, concurrency, warmupMs, durationMs, apiKey, replayKeys: keys, chargeIds });
-          const rt1 = await roundTrips(s.server);
+          const counters1 = await serverCounters(s.server);
           const db1 = await dbStatus(pool);
           const cpu1 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
           // Counters cover warm-up and measurement; divide by every call made in both.
@@ -242,7 +248,8 @@ async function main(): Promise<void> {
             ...r,
             label: s.label,
             round,
-            roundTripsPerCall: (rt1 - rt0) / callsInWindow,
+            roundTripsPerCall: (counters1.roundTrips - counters0.roundTrips) / callsInWindow,
+            heapKiBPerCall: (counters1.allocatedBytes - counters0.allocatedBytes) / 1024 / callsInWindow,
             commitsPerCall: ((db1['Handler_commit'] ?? 0) - (db0['Handler_commit'] ?? 0) - 2) / callsInWindow,
             cpuUsPerCall: {
               server: ((cpu1.server - cpu0.server) * 1000) / callsInWindow,
@@ -267,12 +274,12 @@ async function main(): Promise<void> {
     const tableRows = concurrencies.flatMap((c) => selected.map((s) => medianRun(s.scenario, c)).filter((r): r is Result => r !== undefined));
     console.log(rounds > 1 ? `\nmedian of ${rounds} rounds per row` : '');
     console.log(
-      '\nscenario                                conc   calls/s   p50 ms   p99 ms  DB round trips/call  Handler_commit/call   CPU µs/call: server   database   load gen',
+      '\nscenario                                conc   calls/s   p50 ms   p99 ms  DB round trips/call  Handler_commit/call   CPU µs/call: server   database   load gen   server heap KiB/call',
     );
     for (const r of tableRows) {
       const cpu = r.cpuUsPerCall;
       console.log(
-        `${r.label.padEnd(40)}${String(r.concurrency).padStart(4)} ${fmt(r.throughput)} ${fmt(r.p50Ms, 2)} ${fmt(r.p99Ms, 2)} ${fmt(r.roundTripsPerCall, 2).padStart(20)} ${fmt(r.commitsPerCall, 2).padStart(20)} ${fmt(cpu.server).padStart(21)} ${fmt(cpu.database).padStart(10)} ${fmt(cpu.loadGenerator).padStart(10)}`,
+        `${r.label.padEnd(40)}${String(r.concurrency).padStart(4)} ${fmt(r.throughput)} ${fmt(r.p50Ms, 2)} ${fmt(r.p99Ms, 2)} ${fmt(r.roundTripsPerCall, 2).padStart(20)} ${fmt(r.commitsPerCall, 2).padStart(20)} ${fmt(cpu.server).padStart(21)} ${fmt(cpu.database).padStart(10)} ${fmt(cpu.loadGenerator).padStart(10)} ${fmt(r.heapKiBPerCall, 1).padStart(22)}`,
       );
     }
     console.log(`\nratios within a round${rounds > 1 ? ': median (each round)' : ''}`);

@@ -2,8 +2,8 @@ import { KeyState, type IdempotencyRecord } from './record.js';
 
 export interface ClaimRequest {
   method: string;
-  fingerprint: Buffer;
-  fingerprintVersion: number;
+  /** True when `record` holds this request's payload (same fingerprint version and canonical payload). */
+  samePayloadAs(record: IdempotencyRecord): boolean;
 }
 
 export type Decision =
@@ -22,9 +22,7 @@ export function decide(record: IdempotencyRecord, request: ClaimRequest): Decisi
   const now = record.dbNow.getTime();
   if (record.state === KeyState.Completed && record.expiresAt.getTime() <= now) return { kind: 'expired' };
   if (record.method !== request.method) return { kind: 'mismatch', what: 'method' };
-  if (record.fingerprintVersion !== request.fingerprintVersion || !record.fingerprint.equals(request.fingerprint)) {
-    return { kind: 'mismatch', what: 'payload' };
-  }
+  if (!request.samePayloadAs(record)) return { kind: 'mismatch', what: 'payload' };
   if (record.state === KeyState.Completed) return { kind: 'replay' };
   const lockedUntil = record.lockedUntil?.getTime() ?? 0;
   if (lockedUntil > now) return { kind: 'wait', leaseRemainingMs: lockedUntil - now };

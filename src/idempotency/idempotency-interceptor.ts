@@ -14,13 +14,13 @@ import { ApiError } from '../grpc/api-error.js';
 import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
 import { attachClaim, ClaimedRecord } from './claimed-record.js';
-import { decide, type ClaimRequest } from './decision.js';
-import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from './fingerprint.js';
+import { decide } from './decision.js';
+import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { readOnlyMethods } from './method-options.js';
-import { RawResponse } from './raw-response.js';
+import { RawResponse, rawRequestOf } from './raw-response.js';
 import { settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
@@ -141,25 +141,32 @@ class KeyedCall {
   ) {}
 
   intercepting(): ServerInterceptingCall {
+    // Bound methods rather than closures: nothing is defined per call.
     const listener: ServerListener = {
-      onReceiveMetadata: (md, next) => this.onMetadata(md, next),
-      onReceiveMessage: (message, next) => this.onMessage(message, next),
-      onReceiveHalfClose: (next) => {
-        if (!this.answered) next();
-      },
-      onCancel: () => {
-        this.cancelled = true;
-      },
+      onReceiveMetadata: this.onMetadata.bind(this),
+      onReceiveMessage: this.onMessage.bind(this),
+      onReceiveHalfClose: this.onHalfClose.bind(this),
+      onCancel: this.onCancel.bind(this),
     };
     return new ServerInterceptingCall(this.call, {
       start: (next) => next(listener),
-      sendMetadata: (md, next) => {
-        if (this.expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, this.expiresAt);
-        next(md);
-      },
-      sendMessage: (message, next) => this.sendMessage(message, next),
-      sendStatus: (status, next) => this.sendStatus(status, next),
+      sendMetadata: this.sendMetadata.bind(this),
+      sendMessage: this.sendMessage.bind(this),
+      sendStatus: this.sendStatus.bind(this),
     });
+  }
+
+  private onHalfClose(next: () => void): void {
+    if (!this.answered) next();
+  }
+
+  private onCancel(): void {
+    this.cancelled = true;
+  }
+
+  private sendMetadata(md: Metadata, next: (md: Metadata) => void): void {
+    if (this.expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, this.expiresAt);
+    next(md);
   }
 
   private onMetadata(md: Metadata, next: (md: Metadata) => void): void {
@@ -176,16 +183,8 @@ class KeyedCall {
   }
 
   private onMessage(message: unknown, next: (message: unknown) => void): void {
-    let request: ClaimRequest;
-    let canonical: Buffer;
-    try {
-      canonical = canonicalBytes(message, this.serialize);
-      request = { method: this.method.path, fingerprint: fingerprintOf(this.method.path, canonical), fingerprintVersion: FINGERPRINT_VERSION };
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
-    this.acquire(request, canonical).then(
+    const request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message));
+    this.acquire(request).then(
       (won) => {
         if (!won) return;
         if (this.cancelled) {
@@ -203,7 +202,7 @@ class KeyedCall {
         if (this.metadata) attachClaim(this.metadata, won);
         next(message);
       },
-      (err: unknown) => this.fail(err instanceof ApiError ? err : this.unavailable(err)),
+      (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError ? err : this.unavailable(err)),
     );
   }
 
@@ -252,7 +251,7 @@ class KeyedCall {
   }
 
   /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
-  private async acquire(request: ClaimRequest, requestBody: Buffer): Promise<ClaimedRecord | undefined> {
+  private async acquire(request: CanonicalRequest): Promise<ClaimedRecord | undefined> {
     const { options, store, observe } = this.shared;
     const startedAt = Date.now();
     let waitMs = WAIT_FIRST_POLL_MS;
@@ -264,9 +263,7 @@ class KeyedCall {
           scope: this.scope,
           key: this.key,
           method: request.method,
-          fingerprint: request.fingerprint,
-          fingerprintVersion: request.fingerprintVersion,
-          requestBody,
+          payload: request,
           recoveryPoint: options.initialRecoveryPoint?.(this.method.path) ?? RecoveryPoint.Started,
           ttlSeconds: options.ttlSeconds,
           leaseSeconds: options.leaseSeconds,

@@ -1,3 +1,4 @@
+import type { ClaimPayload } from './canonical-request.js';
 import type { Fence, IdempotencyRecord, RecoveryPoint, StoredResponse } from './record.js';
 
 /** One SQL statement with its bound values. */
@@ -20,10 +21,8 @@ export interface ClaimInput {
   scope: string;
   key: string;
   method: string;
-  fingerprint: Buffer;
-  fingerprintVersion: number;
-  /** Canonical request bytes, kept so the background completer can resume the row. */
-  requestBody: Buffer;
+  /** Read only when the claim writes a row (a replay found by a read never canonicalizes). */
+  payload: ClaimPayload;
   recoveryPoint: RecoveryPoint;
   ttlSeconds: number;
   leaseSeconds: number;

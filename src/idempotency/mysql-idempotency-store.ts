@@ -18,8 +18,12 @@ const ER_LOCK_DEADLOCK = 1213;
 /** InnoDB can pick a concurrent claim as a deadlock victim; a handful of retries always resolves it. */
 const MAX_CLAIM_ATTEMPTS = 5;
 
-/** Every column a decision needs; the request body is read only by the completer. */
-const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, state,
+/**
+ * Every column a decision needs. The request body comes along (tens of
+ * bytes): a retry that sends the stored bytes is matched without hashing,
+ * and the completer resumes a row from it.
+ */
+const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
   recovery_point, locked_until, lease_version, response_code, response_message, response_body,
   response_trailers, created_at, expires_at, NOW(6) AS db_now`;
 
@@ -110,7 +114,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND);
       SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`;
     const values = [
-      input.scope, input.key, input.method, input.fingerprint, input.fingerprintVersion, input.requestBody,
+      input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
       input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
     ];
     for (let attempt = 1; ; attempt++) {
@@ -243,7 +247,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
 
   async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
     const [rows] = await this.pool.query<Row[]>(
-      `SELECT ${COLUMNS}, request_body FROM idempotency_keys
+      `SELECT ${COLUMNS} FROM idempotency_keys
         WHERE state = 'in_progress' AND locked_until <= NOW(6)
         ORDER BY locked_until LIMIT ?`,
       [limit],

@@ -1,0 +1,59 @@
+import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from './fingerprint.js';
+import type { IdempotencyRecord } from './record.js';
+
+/** Canonicalizing a decoded request failed: a bug or a schema problem, never the client's or the store's fault. */
+export class CanonicalizationError extends Error {
+  override name = 'CanonicalizationError';
+}
+
+/** What a claim stores about the request: computed only when a claim writes a row. */
+export interface ClaimPayload {
+  readonly fingerprint: Buffer;
+  readonly fingerprintVersion: number;
+  /** Canonical request bytes, kept so the background completer can resume the row. */
+  readonly requestBody: Buffer;
+}
+
+/**
+ * A keyed request's payload, canonical bytes and fingerprint computed on
+ * first use. A retry whose client sent exactly the stored canonical bytes
+ * (the usual retry: same client, same request) is matched byte for byte and
+ * never re-encoded or hashed; any other retry is compared by fingerprint, so
+ * reordered map entries, explicit defaults or unknown fields still match.
+ */
+export class CanonicalRequest implements ClaimPayload {
+  readonly fingerprintVersion = FINGERPRINT_VERSION;
+  private body: Buffer | undefined;
+  private digest: Buffer | undefined;
+
+  constructor(
+    readonly method: string,
+    private readonly message: unknown,
+    private readonly serialize: (value: unknown) => Uint8Array,
+    /** The request as the client encoded it, when known. */
+    private readonly raw: Buffer | undefined,
+  ) {}
+
+  get requestBody(): Buffer {
+    if (this.body === undefined) {
+      try {
+        this.body = canonicalBytes(this.message, this.serialize);
+      } catch (err) {
+        throw new CanonicalizationError(`cannot canonicalize a ${this.method} request`, { cause: err });
+      }
+    }
+    return this.body;
+  }
+
+  get fingerprint(): Buffer {
+    return (this.digest ??= fingerprintOf(this.method, this.requestBody));
+  }
+
+  /** True when `record` holds this payload (its method is compared separately). */
+  samePayloadAs(record: Pick<IdempotencyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
+    if (record.fingerprintVersion !== this.fingerprintVersion) return false;
+    // Equal bytes decode to the same message, whose canonical form is the stored one.
+    if (this.raw !== undefined && record.requestBody !== null && this.raw.equals(record.requestBody)) return true;
+    return this.fingerprint.equals(record.fingerprint);
+  }
+}
