@@ -126,39 +126,42 @@ describe('failure semantics', function () {
   });
 
   describe('fencing', () => {
-    it('never lets a zombie leader overwrite the response or write the rows of the attempt that took over', async () => {
-      const pool = await sharedPool();
-      const store = new MysqlIdempotencyStore(pool);
-      const scope = `mer_fence_${randomUUID().slice(0, 8)}`;
-      // A zero-second lease is already expired when written: the takeover below needs no waiting.
-      const claimed = await store.claim({
-        scope, key: 'k', method: '/m', payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
-        recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 0,
-      });
-      expect(claimed.won).to.equal(true);
-      const zombie = { id: claimed.record.id, leaseVersion: claimed.record.leaseVersion };
-      const taken = await store.takeOver(claimed.record, 30);
-      expect(taken?.leaseVersion).to.equal(zombie.leaseVersion + 1);
-      const successor = { id: taken!.id, leaseVersion: taken!.leaseVersion };
-      const marker = (tag: string) => (guard: string, values: unknown[]) => ({
-        sql: `INSERT INTO merchants (id, name) SELECT ?, ? FROM DUAL WHERE ${guard}`,
-        values: [`${scope}_${tag}`, tag, ...values],
-      });
+    // Both claim statements: INSERT ... RETURNING (MariaDB) and INSERT + read-back SELECT (MySQL 8).
+    for (const insertReturning of [true, false]) {
+      it(`never lets a zombie leader overwrite the response or write the rows of the attempt that took over (claim ${insertReturning ? 'with RETURNING' : 'read back'})`, async () => {
+        const pool = await sharedPool();
+        const store = new MysqlIdempotencyStore(pool, { insertReturning });
+        const scope = `mer_fence_${randomUUID().slice(0, 8)}`;
+        // A zero-second lease is already expired when written: the takeover below needs no waiting.
+        const claimed = await store.claim({
+          scope, key: 'k', method: '/m', payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
+          recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 0,
+        });
+        expect(claimed.won).to.equal(true);
+        const zombie = { id: claimed.record.id, leaseVersion: claimed.record.leaseVersion };
+        const taken = await store.takeOver(claimed.record, 30);
+        expect(taken?.leaseVersion).to.equal(zombie.leaseVersion + 1);
+        const successor = { id: taken!.id, leaseVersion: taken!.leaseVersion };
+        const marker = (tag: string) => (guard: string, values: unknown[]) => ({
+          sql: `INSERT INTO merchants (id, name) SELECT ?, ? FROM DUAL WHERE ${guard}`,
+          values: [`${scope}_${tag}`, tag, ...values],
+        });
 
-      expect(await store.advance(zombie, RecoveryPoint.ChargeRecorded, 30, [marker('zadv')])).to.equal(false);
-      expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')])).to.equal(false);
-      expect(await store.release(zombie)).to.equal(false);
-      expect(await store.abandon(zombie)).to.equal(false);
-      expect(await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')])).to.equal(true);
-      // The zombie wakes up again after the successor finished: still nothing.
-      expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')])).to.equal(false);
+        expect(await store.advance(zombie, RecoveryPoint.ChargeRecorded, 30, [marker('zadv')])).to.equal(false);
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')])).to.equal(false);
+        expect(await store.release(zombie)).to.equal(false);
+        expect(await store.abandon(zombie)).to.equal(false);
+        expect(await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')])).to.equal(true);
+        // The zombie wakes up again after the successor finished: still nothing.
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')])).to.equal(false);
 
-      const record = await store.read(scope, 'k');
-      expect(record?.response?.body?.toString()).to.equal('successor');
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT name FROM merchants WHERE id LIKE ? ORDER BY name', [`${scope}_%`]);
-      expect(rows.map((r) => r['name'])).to.deep.equal(['successor']);
-      await pool.query('DELETE FROM merchants WHERE id LIKE ?', [`${scope}_%`]);
-    });
+        const record = await store.read(scope, 'k');
+        expect(record?.response?.body?.toString()).to.equal('successor');
+        const [rows] = await pool.query<RowDataPacket[]>('SELECT name FROM merchants WHERE id LIKE ? ORDER BY name', [`${scope}_%`]);
+        expect(rows.map((r) => r['name'])).to.deep.equal(['successor']);
+        await pool.query('DELETE FROM merchants WHERE id LIKE ?', [`${scope}_%`]);
+      });
+    }
   });
 
   describe('database killed mid-request', () => {

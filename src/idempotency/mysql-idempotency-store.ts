@@ -81,6 +81,20 @@ function errno(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'errno' in err ? Number((err as { errno: unknown }).errno) : undefined;
 }
 
+/** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
+const FENCE_HELD = '@idempotency_fence_held';
+
+/** MariaDB from 10.5 returns the inserted row from the INSERT itself; MySQL 8 needs a read-back SELECT. */
+export function supportsInsertReturning(version: string): boolean {
+  const m = /^(\d+)\.(\d+)\.\d+.*mariadb/i.exec(version);
+  return m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 5));
+}
+
+export interface MysqlIdempotencyStoreOptions {
+  /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+); by default detected from the server's version. */
+  insertReturning?: boolean;
+}
+
 /**
  * MySQL/MariaDB implementation. Every statement is written so that the
  * unique index and the lease version, never a prior read, decide who may
@@ -88,8 +102,39 @@ function errno(err: unknown): number | undefined {
  */
 export class MysqlIdempotencyStore implements IdempotencyStore {
   private readonly path = new ClaimPath();
+  private claimSql: Promise<{ sql: string; returning: boolean }> | undefined;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: MysqlIdempotencyStoreOptions = {},
+  ) {}
+
+  /**
+   * The claim statement: a plain INSERT in its own autocommit transaction
+   * that also returns the new row as the database wrote it (its clock).
+   * MariaDB does both in one statement (RETURNING); MySQL reads the row
+   * back by LAST_INSERT_ID() in the same round trip.
+   */
+  private claimStatement(): Promise<{ sql: string; returning: boolean }> {
+    this.claimSql ??= (async () => {
+      let returning = this.options.insertReturning;
+      if (returning === undefined) {
+        const rows = await query<Array<RowDataPacket & { version: string }>>(this.pool, 'SELECT VERSION() AS version', []);
+        returning = supportsInsertReturning(String(rows[0]?.version ?? ''));
+      }
+      const insert = `INSERT INTO idempotency_keys
+          (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
+           locked_until, lease_version, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND)`;
+      return returning
+        ? { sql: `${insert} RETURNING ${COLUMNS}`, returning }
+        : { sql: `${insert};\n SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`, returning };
+    })().catch((err: unknown) => {
+      this.claimSql = undefined; // the version query failed (database down): ask again next time
+      throw err;
+    });
+    return this.claimSql;
+  }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const result = await this.claimOnce(input);
@@ -104,15 +149,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       const existing = await this.read(input.scope, input.key);
       if (existing) return { won: false, record: existing };
     }
-    // The claim is one round trip: a plain INSERT in its own autocommit
-    // transaction, then the new row as the database wrote it (its clock). The
-    // unique index decides every race: if the key exists, the INSERT fails
-    // with 1062, the batch stops, and we read the row that holds the key.
-    const sql = `INSERT INTO idempotency_keys
-        (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
-         locked_until, lease_version, expires_at)
-      VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND);
-      SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`;
+    // The claim is one round trip (see claimStatement). The unique index
+    // decides every race: if the key exists, the INSERT fails with 1062, the
+    // batch stops, and we read the row that holds the key.
+    const { sql, returning } = await this.claimStatement();
     const values = [
       input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
       input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
@@ -120,8 +160,8 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     for (let attempt = 1; ; attempt++) {
       if (attempt > MAX_CLAIM_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_CLAIM_ATTEMPTS} attempts`);
       try {
-        const [, rows] = await query<[ResultSetHeader, Row[]]>(this.pool, sql, values);
-        const row = rows[0];
+        const result = await query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values);
+        const row = returning ? (result as Row[])[0] : (result as [ResultSetHeader, Row[]])[1][0];
         if (!row) throw new Error('a claimed idempotency row could not be read back');
         return { won: true, record: toRecord(row) };
       } catch (err) {
@@ -166,8 +206,6 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
                WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
         values: [point, leaseSeconds, fence.id, fence.leaseVersion],
       },
-      fence,
-      point,
       writes,
     );
   }
@@ -187,30 +225,29 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
           fence.leaseVersion,
         ],
       },
-      fence,
-      RecoveryPoint.Completed,
       writes,
     );
   }
 
   /**
-   * Runs the fencing UPDATE first, then the handler's writes guarded by
-   * "this row now has our lease version and the new point", then COMMIT, all
-   * in one round trip. If the UPDATE matched nothing we do not hold the
-   * lease, the guard is false, and the writes change nothing; if it matched,
-   * we hold the row's X lock until COMMIT, so nobody can take over in between.
+   * Runs the fencing UPDATE first (conditional on our lease version), then
+   * the handler's writes guarded by "that UPDATE matched our row", then
+   * COMMIT, all in one round trip. If the UPDATE matched nothing we do not
+   * hold the lease, the guard is false, and the writes change nothing; if it
+   * matched, we hold the row's X lock until COMMIT, so nobody can take over
+   * in between.
    */
-  private async fencedTransaction(update: { sql: string; values: unknown[] }, fence: Fence, point: RecoveryPoint, writes: GuardedWrite[]): Promise<boolean> {
-    const guard = 'EXISTS (SELECT 1 FROM idempotency_keys WHERE id = ? AND lease_version = ? AND recovery_point = ?)';
-    const guardValues = [fence.id, fence.leaseVersion, point];
-    const statements = writes.map((w) => w(guard, guardValues));
+  private async fencedTransaction(update: { sql: string; values: unknown[] }, writes: GuardedWrite[]): Promise<boolean> {
+    // ROW_COUNT() of the fencing UPDATE, kept in a session variable for every
+    // guarded write of this transaction (cheaper than re-reading the row).
+    const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
     if (statements.length === 0) {
       const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
       return result.affectedRows === 1;
     }
     const conn = await this.pool.getConnection();
     try {
-      const sql = ['START TRANSACTION', update.sql, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
+      const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
       const values = [...update.values, ...statements.flatMap((s) => s.values)];
       try {
         const results = await queryOn<ResultSetHeader[]>(conn, sql, values);
