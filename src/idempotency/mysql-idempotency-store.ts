@@ -15,8 +15,11 @@ import {
 
 const ER_DUP_ENTRY = 1062;
 const ER_LOCK_DEADLOCK = 1213;
-/** InnoDB can pick a concurrent claim as a deadlock victim; a handful of retries always resolves it. */
-const MAX_CLAIM_ATTEMPTS = 5;
+/**
+ * InnoDB can pick a claim or a completion as a deadlock victim (it rolls the
+ * whole transaction back); a handful of retries always resolves it.
+ */
+const MAX_DEADLOCK_ATTEMPTS = 5;
 
 /**
  * Every column a decision needs. The request body comes along (tens of
@@ -158,7 +161,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
     ];
     for (let attempt = 1; ; attempt++) {
-      if (attempt > MAX_CLAIM_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_CLAIM_ATTEMPTS} attempts`);
+      if (attempt > MAX_DEADLOCK_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_DEADLOCK_ATTEMPTS} attempts`);
       try {
         const result = await query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values);
         const row = returning ? (result as Row[])[0] : (result as [ResultSetHeader, Row[]])[1][0];
@@ -172,7 +175,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
           if (record) return { won: false, record };
           continue; // the winner released it in between: claim again
         }
-        if (code === ER_LOCK_DEADLOCK && attempt < MAX_CLAIM_ATTEMPTS) continue;
+        if (code === ER_LOCK_DEADLOCK && attempt < MAX_DEADLOCK_ATTEMPTS) continue;
         throw err;
       }
     }
@@ -241,22 +244,34 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // ROW_COUNT() of the fencing UPDATE, kept in a session variable for every
     // guarded write of this transaction (cheaper than re-reading the row).
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
-    if (statements.length === 0) {
-      const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
-      return result.affectedRows === 1;
+    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
+    const values = [...update.values, ...statements.flatMap((s) => s.values)];
+    // A deadlock victim was rolled back whole, so running the transaction again is safe: the
+    // fence still decides (if another attempt took the row over meanwhile, nothing is written).
+    // Not retrying would leave the outcome unstored and the key blocked until the lease ends.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (statements.length === 0) {
+          const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
+          return result.affectedRows === 1;
+        }
+        return await this.runBatch(sql, values);
+      } catch (err) {
+        if (errno(err) !== ER_LOCK_DEADLOCK || attempt >= MAX_DEADLOCK_ATTEMPTS) throw err;
+      }
     }
+  }
+
+  /** One multi-statement transaction on one connection; rolled back there if a statement fails. */
+  private async runBatch(sql: string, values: unknown[]): Promise<boolean> {
     const conn = await this.pool.getConnection();
     try {
-      const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
-      const values = [...update.values, ...statements.flatMap((s) => s.values)];
-      try {
-        const results = await queryOn<ResultSetHeader[]>(conn, sql, values);
-        return results[1]?.affectedRows === 1;
-      } catch (err) {
-        // The batch stopped at the failing statement, inside the transaction.
-        await conn.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      const results = await queryOn<ResultSetHeader[]>(conn, sql, values);
+      return results[1]?.affectedRows === 1;
+    } catch (err) {
+      // The batch stopped at the failing statement, inside the transaction.
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
     } finally {
       conn.release();
     }
