@@ -84,6 +84,22 @@ function errno(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'errno' in err ? Number((err as { errno: unknown }).errno) : undefined;
 }
 
+/**
+ * Runs a write again when InnoDB rolled it back as a deadlock victim: it is
+ * then as if it never ran, and every write here is conditional on the lease
+ * version, so running it again is safe. Failing instead would leave the row
+ * in progress under a live lease, and its key blocked until the lease ends.
+ */
+async function retryingDeadlocks<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (errno(err) !== ER_LOCK_DEADLOCK || attempt >= MAX_DEADLOCK_ATTEMPTS) throw err;
+    }
+  }
+}
+
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
 
@@ -189,12 +205,12 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   async takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
     // Conditional on the version we saw and on the lease having expired by the
     // database clock: of several instances racing to take over, exactly one matches.
-    const [results] = await this.pool.query(
+    const [results] = await retryingDeadlocks(() => this.pool.query(
       `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND
         WHERE id = ? AND lease_version = ? AND state = 'in_progress' AND (locked_until IS NULL OR locked_until <= NOW(6));
        SELECT ${COLUMNS} FROM idempotency_keys WHERE id = ?`,
       [leaseSeconds, record.id, record.leaseVersion, record.id],
-    );
+    ));
     const [update, rows] = results as [ResultSetHeader, Row[]];
     const row = rows[0];
     if (update.affectedRows !== 1 || !row) return undefined;
@@ -246,20 +262,15 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
     const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
     const values = [...update.values, ...statements.flatMap((s) => s.values)];
-    // A deadlock victim was rolled back whole, so running the transaction again is safe: the
-    // fence still decides (if another attempt took the row over meanwhile, nothing is written).
-    // Not retrying would leave the outcome unstored and the key blocked until the lease ends.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (statements.length === 0) {
-          const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
-          return result.affectedRows === 1;
-        }
-        return await this.runBatch(sql, values);
-      } catch (err) {
-        if (errno(err) !== ER_LOCK_DEADLOCK || attempt >= MAX_DEADLOCK_ATTEMPTS) throw err;
+    // A deadlock victim was rolled back whole; the fence still decides when it runs again (if
+    // another attempt took the row over meanwhile, nothing is written).
+    return retryingDeadlocks(async () => {
+      if (statements.length === 0) {
+        const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
+        return result.affectedRows === 1;
       }
-    }
+      return this.runBatch(sql, values);
+    });
   }
 
   /** One multi-statement transaction on one connection; rolled back there if a statement fails. */
@@ -278,23 +289,23 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   }
 
   async release(fence: Fence): Promise<boolean> {
-    const [result] = await this.pool.query<ResultSetHeader>(
+    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
       "DELETE FROM idempotency_keys WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
       [fence.id, fence.leaseVersion],
-    );
+    ));
     return result.affectedRows === 1;
   }
 
   async abandon(fence: Fence): Promise<boolean> {
-    const [result] = await this.pool.query<ResultSetHeader>(
+    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
       "UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
       [fence.id, fence.leaseVersion],
-    );
+    ));
     return result.affectedRows === 1;
   }
 
   async deleteExpired(record: IdempotencyRecord): Promise<void> {
-    await this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]);
+    await retryingDeadlocks(() => this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]));
   }
 
   async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
