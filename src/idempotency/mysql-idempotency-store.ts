@@ -1,6 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
+import { ER_LOCK_DEADLOCK, errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
@@ -14,12 +15,6 @@ import {
 } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
-const ER_LOCK_DEADLOCK = 1213;
-/**
- * InnoDB can pick a claim or a completion as a deadlock victim (it rolls the
- * whole transaction back); a handful of retries always resolves it.
- */
-const MAX_DEADLOCK_ATTEMPTS = 5;
 
 /**
  * Every column a decision needs. The request body comes along (tens of
@@ -80,25 +75,6 @@ function toRecord(row: Row): IdempotencyRecord {
   };
 }
 
-function errno(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'errno' in err ? Number((err as { errno: unknown }).errno) : undefined;
-}
-
-/**
- * Runs a write again when InnoDB rolled it back as a deadlock victim: it is
- * then as if it never ran, and every write here is conditional on the lease
- * version, so running it again is safe. Failing instead would leave the row
- * in progress under a live lease, and its key blocked until the lease ends.
- */
-async function retryingDeadlocks<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      if (errno(err) !== ER_LOCK_DEADLOCK || attempt >= MAX_DEADLOCK_ATTEMPTS) throw err;
-    }
-  }
-}
 
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
