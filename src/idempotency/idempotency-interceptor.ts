@@ -141,7 +141,7 @@ class KeyedCall {
   ) {}
 
   intercepting(): ServerInterceptingCall {
-    // Bound methods rather than closures: nothing is defined per call.
+    // Bound methods: no function is defined per call but the one-line start.
     const listener: ServerListener = {
       onReceiveMetadata: this.onMetadata.bind(this),
       onReceiveMessage: this.onMessage.bind(this),
