@@ -1,7 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
-import { ER_LOCK_DEADLOCK, errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
+import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
@@ -152,25 +152,22 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
       input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
     ];
-    for (let attempt = 1; ; attempt++) {
-      if (attempt > MAX_DEADLOCK_ATTEMPTS) throw new Error(`claim of an idempotency key did not settle after ${MAX_DEADLOCK_ATTEMPTS} attempts`);
+    // A deadlock victim claims again (retryingDeadlocks); a key released between our failed
+    // INSERT and the read is claimed again here, a bounded number of times.
+    for (let attempt = 1; attempt <= MAX_DEADLOCK_ATTEMPTS; attempt++) {
       try {
-        const result = await query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values);
+        const result = await retryingDeadlocks(() => query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values));
         const row = returning ? (result as Row[])[0] : (result as [ResultSetHeader, Row[]])[1][0];
         if (!row) throw new Error('a claimed idempotency row could not be read back');
         return { won: true, record: toRecord(row) };
       } catch (err) {
-        const code = errno(err);
-        if (code === ER_DUP_ENTRY) {
-          // The key is taken (a retry, or a concurrent INSERT that committed first): read its row.
-          const record = await this.read(input.scope, input.key);
-          if (record) return { won: false, record };
-          continue; // the winner released it in between: claim again
-        }
-        if (code === ER_LOCK_DEADLOCK && attempt < MAX_DEADLOCK_ATTEMPTS) continue;
-        throw err;
+        if (errno(err) !== ER_DUP_ENTRY) throw err;
+        // The key is taken (a retry, or a concurrent INSERT that committed first): read its row.
+        const record = await this.read(input.scope, input.key);
+        if (record) return { won: false, record };
       }
     }
+    throw new Error(`claim of an idempotency key did not settle after ${MAX_DEADLOCK_ATTEMPTS} attempts`);
   }
 
   async read(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
