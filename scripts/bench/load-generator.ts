@@ -1,23 +1,35 @@
 /**
- * Load generator of the cost benchmark, run as its own process so its CPU is
- * not the server's. Keeps `concurrency` unary calls in flight for a warm-up
- * and then a measured period, and prints one JSON line with the results.
+ * Load generator of the cost benchmark, run as its own process (forked with
+ * an IPC channel) so its CPU is not the server's. It keeps `concurrency` unary
+ * calls in flight against one of its targets at a time; the orchestrator runs
+ * the targets in turns (slices), so the two scenarios of a ratio take turns
+ * every second or so and meet the same machine (a shared box drifts by more
+ * than the differences measured).
  *
- *   tsx scripts/bench/load-generator.ts <plan.json>
+ * A slice issues calls to its target from `start` until `drain`, then waits
+ * for its calls in flight. Calls issued per second of that issue window are
+ * the target's throughput (the calls in flight at the start and at the end
+ * balance out, by Little's law), and everything the servers and the database
+ * do between two drained points belongs to that slice's calls alone.
+ *
+ *   orchestrator → { type: 'start', target, measure }   reply { type: 'started' }
+ *   orchestrator → { type: 'drain' }                    reply { type: 'slice', slice }, once nothing is in flight
+ *   orchestrator → { type: 'stop' }                     reply { type: 'done', totals }
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { CreateChargeRequest, GetChargeRequest } from '../../src/gen/payments/v1/payments.js';
 
 export type Scenario = 'noop' | 'create-plain' | 'create-first' | 'replay' | 'get';
 
-export interface LoadPlan {
-  port: number;
+export interface LoadTarget {
   scenario: Scenario;
+  port: number;
+}
+
+export interface LoadPlan {
+  targets: LoadTarget[];
   concurrency: number;
-  warmupMs: number;
-  durationMs: number;
   apiKey: string;
   /** Completed idempotency keys (all made with BENCH_CHARGE) for `replay`. */
   replayKeys: string[];
@@ -25,20 +37,31 @@ export interface LoadPlan {
   chargeIds: string[];
 }
 
-export interface LoadResult {
+export type ToLoadGenerator = { type: 'start'; target: number; measure: boolean } | { type: 'drain' } | { type: 'stop' };
+
+/** One slice as the load generator saw it: calls are counted for the target they were issued to. */
+export interface SliceReport {
+  target: number;
+  measured: boolean;
+  /** Calls issued in the slice. */
+  calls: number;
+  /** Length of the issue window. */
+  seconds: number;
+  /** This process's CPU from the start of the slice until its last call returned. */
+  cpuMs: number;
+}
+
+export interface TargetTotals {
   scenario: Scenario;
-  concurrency: number;
+  /** Calls issued in measured slices that succeeded. */
   calls: number;
   errors: number;
   firstError: string | undefined;
-  seconds: number;
-  throughput: number;
   p50Ms: number;
   p99Ms: number;
-  /** Calls made in warm-up and measurement together, and this process's CPU time over both. */
-  allCalls: number;
-  cpuMs: number;
 }
+
+export type FromLoadGenerator = { type: 'ready' } | { type: 'started' } | { type: 'slice'; slice: SliceReport } | { type: 'done'; totals: TargetTotals[] };
 
 /** The one CreateCharge payload every scenario sends, so replays match their fingerprints. */
 export const BENCH_CHARGE: CreateChargeRequest = {
@@ -59,92 +82,141 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-async function run(plan: LoadPlan): Promise<LoadResult> {
-  const client = new grpc.Client(`127.0.0.1:${plan.port}`, grpc.credentials.createInsecure());
-  const path = PATHS[plan.scenario];
-  const charge = Buffer.from(CreateChargeRequest.encode(BENCH_CHARGE).finish());
-  const gets = plan.chargeIds.map((id) => Buffer.from(GetChargeRequest.encode({ chargeId: id }).finish()));
-  let n = 0;
-  const next = (): { body: Buffer; md: grpc.Metadata } => {
+interface TargetState {
+  target: LoadTarget;
+  client: grpc.Client;
+  latencies: number[];
+  errors: number;
+  firstError: string | undefined;
+  issued: number;
+}
+
+/** A promise with its resolve function (Node 20 has no Promise.withResolvers). */
+function gate(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+class LoadGenerator {
+  private readonly targets: TargetState[];
+  private readonly charge: Buffer;
+  private readonly gets: Buffer[];
+  private slice = { target: 0, measure: false, calls: 0, start: 0n, cpu: process.cpuUsage() };
+  private issuing = false;
+  private stopping = false;
+  /** Resolved when the next slice starts (or the generator stops); idle workers wait on it. */
+  private gate = gate();
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private workers: Promise<void>[] = [];
+
+  constructor(private readonly plan: LoadPlan) {
+    // One channel per target, so switching targets never reconnects.
+    this.targets = plan.targets.map((target) => ({
+      target,
+      client: new grpc.Client(`127.0.0.1:${target.port}`, grpc.credentials.createInsecure()),
+      latencies: [],
+      errors: 0,
+      firstError: undefined,
+      issued: 0,
+    }));
+    this.charge = Buffer.from(CreateChargeRequest.encode(BENCH_CHARGE).finish());
+    this.gets = plan.chargeIds.map((id) => Buffer.from(GetChargeRequest.encode({ chargeId: id }).finish()));
+  }
+
+  start(target: number, measure: boolean): void {
+    this.slice = { target, measure, calls: 0, start: process.hrtime.bigint(), cpu: process.cpuUsage() };
+    this.issuing = true;
+    if (this.workers.length === 0) this.workers = Array.from({ length: this.plan.concurrency }, () => this.worker());
+    this.gate.resolve();
+  }
+
+  /** Stops issuing, waits for the calls in flight, and reports the slice. */
+  async drain(): Promise<SliceReport> {
+    const seconds = Number(process.hrtime.bigint() - this.slice.start) / 1e9;
+    this.issuing = false;
+    this.gate = gate();
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    const cpu = process.cpuUsage(this.slice.cpu);
+    return { target: this.slice.target, measured: this.slice.measure, calls: this.slice.calls, seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
+  }
+
+  async stop(): Promise<TargetTotals[]> {
+    this.stopping = true;
+    this.gate.resolve();
+    await Promise.all(this.workers);
+    for (const t of this.targets) t.client.close();
+    return this.targets.map((t) => {
+      const sorted = t.latencies.sort((a, b) => a - b);
+      return { scenario: t.target.scenario, calls: sorted.length, errors: t.errors, firstError: t.firstError, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+    });
+  }
+
+  private request(state: TargetState): { body: Buffer; md: grpc.Metadata } {
     const md = new grpc.Metadata();
-    md.set('authorization', `Bearer ${plan.apiKey}`);
-    const i = n++;
-    switch (plan.scenario) {
+    md.set('authorization', `Bearer ${this.plan.apiKey}`);
+    const i = state.issued++;
+    switch (state.target.scenario) {
       case 'noop':
         return { body: Buffer.alloc(0), md };
       case 'get':
-        return { body: gets[i % gets.length]!, md };
+        return { body: this.gets[i % this.gets.length]!, md };
       case 'replay':
-        md.set('idempotency-key', plan.replayKeys[i % plan.replayKeys.length]!);
-        return { body: charge, md };
+        md.set('idempotency-key', this.plan.replayKeys[i % this.plan.replayKeys.length]!);
+        return { body: this.charge, md };
       default:
         md.set('idempotency-key', randomUUID());
-        return { body: charge, md };
+        return { body: this.charge, md };
     }
-  };
-  const call = (): Promise<grpc.ServiceError | null> => {
-    const { body, md } = next();
-    return new Promise((resolve) =>
-      client.makeUnaryRequest<Buffer, Buffer>(path, (b) => b, (b) => b, body, md, { deadline: Date.now() + 30_000 }, (err) => resolve(err)),
-    );
-  };
+  }
 
-  const latencies: number[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  let measuring = false;
-  let allCalls = 0;
-  const cpu0 = process.cpuUsage();
-  const warmupEnd = Date.now() + plan.warmupMs;
-  const end = warmupEnd + plan.durationMs;
-  let measureStart = 0;
-  const worker = async (): Promise<void> => {
-    while (Date.now() < end) {
-      if (!measuring && Date.now() >= warmupEnd) {
-        measuring = true;
-        measureStart = Date.now();
+  private async worker(): Promise<void> {
+    for (;;) {
+      if (this.stopping) return;
+      if (!this.issuing) {
+        await this.gate.promise;
+        continue;
       }
+      const state = this.targets[this.slice.target]!;
+      const measured = this.slice.measure;
+      const { body, md } = this.request(state);
+      this.slice.calls++;
+      this.inFlight++;
       const start = process.hrtime.bigint();
-      const err = await call();
+      const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+        state.client.makeUnaryRequest<Buffer, Buffer>(PATHS[state.target.scenario], (b) => b, (b) => b, body, md, { deadline: Date.now() + 30_000 }, (e) => resolve(e)),
+      );
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      allCalls++;
-      if (!measuring) continue;
+      if (--this.inFlight === 0 && !this.issuing) this.drained?.();
+      if (!measured) continue;
       if (err) {
-        errors++;
-        firstError ??= `${err.code} ${err.details}`;
-      } else latencies.push(ms);
+        state.errors++;
+        state.firstError ??= `${err.code} ${err.details}`;
+      } else state.latencies.push(ms);
     }
-  };
-  await Promise.all(Array.from({ length: plan.concurrency }, worker));
-  const seconds = (Date.now() - measureStart) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  client.close();
-  latencies.sort((a, b) => a - b);
-  return {
-    scenario: plan.scenario,
-    concurrency: plan.concurrency,
-    calls: latencies.length,
-    errors,
-    firstError,
-    seconds,
-    throughput: latencies.length / seconds,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    allCalls,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-  };
+  }
 }
 
 if (require.main === module) {
-  const plan = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadPlan;
-  run(plan).then(
-    (result) => {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  const send = (message: FromLoadGenerator): void => {
+    process.send!(message);
+  };
+  let generator: LoadGenerator | undefined;
+  process.on('message', (message: LoadPlan | ToLoadGenerator) => {
+    if ('targets' in message) {
+      generator = new LoadGenerator(message);
+      send({ type: 'ready' });
+    } else if (message.type === 'start') {
+      generator!.start(message.target, message.measure);
+      send({ type: 'started' });
+    } else if (message.type === 'drain') {
+      void generator!.drain().then((slice) => send({ type: 'slice', slice }));
+    } else {
+      void generator!.stop().then((totals) => {
+        send({ type: 'done', totals });
+        process.disconnect();
+      });
+    }
+  });
 }

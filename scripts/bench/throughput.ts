@@ -4,15 +4,22 @@
  *
  *   npm run bench:throughput [-- --duration-ms 5000 --concurrency 1,16,64,256 --rounds 3 --quick]
  *
- * Each round runs every scenario once, back to back, at each concurrency
- * (odd rounds in the given order, even rounds in reverse); ratios are taken
- * within a round (the machine's speed drifts between rounds on a shared
- * box) and the median round is reported.
+ *   [--slice-ms 1000 --warmup-ms 1000 --scenarios noop,create-plain,create-first,replay,get]
+ *
+ * The two scenarios of each target ratio (no interceptor / first call,
+ * GetCharge / replay) run in one load generator and take turns in slices of
+ * about a second, A B B A A B ..., so both meet the same machine: this shared
+ * box drifts by more than the differences measured. Between slices the calls
+ * in flight are drained, so the servers' and the database's counters and CPU
+ * between two slices belong to one scenario. Each round runs every group once
+ * at each concurrency (odd rounds in order, even rounds in reverse); ratios
+ * are taken within a round and the median round is reported. Every scenario
+ * is warmed up (JIT, connections) before anything is measured.
  *
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +34,7 @@ import { createPool, type Pool } from '../../src/db/pool.js';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/provider/simulator.js';
-import { BENCH_CHARGE, type LoadPlan, type LoadResult, type Scenario } from './load-generator.js';
+import { BENCH_CHARGE, type FromLoadGenerator, type LoadPlan, type Scenario, type SliceReport, type TargetTotals, type ToLoadGenerator } from './load-generator.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const REPLAY_KEYS = 1000;
@@ -116,16 +123,79 @@ async function untilQuiet(pids: Array<number | undefined>): Promise<number> {
   }
 }
 
-function runLoad(plan: LoadPlan): Promise<LoadResult> {
-  const file = path.join(os.tmpdir(), `load-plan-${randomUUID()}.json`);
-  writeFileSync(file, JSON.stringify(plan));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...profileFlags(`load-${plan.scenario}-${plan.concurrency}`), '--import', 'tsx', 'scripts/bench/load-generator.ts', file], { cwd: ROOT, maxBuffer: 1 << 20 }, (err, stdout) => {
-      rmSync(file, { force: true });
-      if (err) reject(err);
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
+/** A forked load generator, driven slice by slice over its IPC channel. */
+class LoadGeneratorProcess {
+  private readonly inbox: FromLoadGenerator[] = [];
+  private waiter: { resolve: (m: FromLoadGenerator) => void; reject: (err: Error) => void } | undefined;
+  private exited: Error | undefined;
+
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: FromLoadGenerator) => {
+      if (this.waiter) {
+        this.waiter.resolve(m);
+        this.waiter = undefined;
+      } else this.inbox.push(m);
     });
-  });
+    child.once('exit', (code) => {
+      this.exited = new Error(`load generator exited with ${code}`);
+      this.waiter?.reject(this.exited);
+    });
+  }
+
+  static async start(name: string, plan: LoadPlan): Promise<LoadGeneratorProcess> {
+    const child = fork(path.join(ROOT, 'scripts/bench/load-generator.ts'), [], {
+      cwd: ROOT,
+      execArgv: [...profileFlags(name), '--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const lg = new LoadGeneratorProcess(child);
+    child.send(plan);
+    await lg.next();
+    return lg;
+  }
+
+  private next(): Promise<FromLoadGenerator> {
+    const m = this.inbox.shift();
+    if (m) return Promise.resolve(m);
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  private async ask(message: ToLoadGenerator): Promise<FromLoadGenerator> {
+    this.child.send(message);
+    return this.next();
+  }
+
+  /** Starts issuing calls to `target`. */
+  async start(target: number, measure: boolean): Promise<void> {
+    const m = await this.ask({ type: 'start', target, measure });
+    if (m.type !== 'started') throw new Error(`load generator answered ${m.type} to start`);
+  }
+
+  /** Stops issuing; resolves once no call is in flight, to the slice that ended. */
+  async drain(): Promise<SliceReport> {
+    const m = await this.ask({ type: 'drain' });
+    if (m.type !== 'slice') throw new Error(`load generator answered ${m.type} to drain`);
+    return m.slice;
+  }
+
+  async stop(): Promise<TargetTotals[]> {
+    const m = await this.ask({ type: 'stop' });
+    if (m.type !== 'done') throw new Error(`load generator answered ${m.type} to stop`);
+    return m.totals;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Target order of the measured slices: A B B A A B B A ... (each target
+ * `perTarget` times), so a linear drift of the machine's speed weighs on both
+ * targets alike.
+ */
+function slicePattern(targets: number, perTarget: number): number[] {
+  if (targets === 1) return Array.from({ length: perTarget }, () => 0);
+  return Array.from({ length: 2 * perTarget }, (_, i) => (Math.floor((i + 1) / 2) % 2 === 0 ? 0 : 1));
 }
 
 /** Creates completed keys (for replays) and charges (for reads) through the idempotent server. */
@@ -164,6 +234,7 @@ async function main(): Promise<void> {
     options: {
       'duration-ms': { type: 'string', default: '5000' },
       'warmup-ms': { type: 'string', default: '1000' },
+      'slice-ms': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '1,16,64,256' },
       rounds: { type: 'string', default: '3' },
       scenarios: { type: 'string', default: 'noop,create-plain,create-first,replay,get' },
@@ -173,6 +244,7 @@ async function main(): Promise<void> {
   });
   const durationMs = values.quick ? 1000 : Number(values['duration-ms']);
   const warmupMs = values.quick ? 300 : Number(values['warmup-ms']);
+  const sliceMs = values.quick ? 500 : Number(values['slice-ms']);
   const concurrencies = (values.quick ? '1,64' : values.concurrency!).split(',').map(Number);
   const rounds = values.quick ? 1 : Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
@@ -206,59 +278,145 @@ async function main(): Promise<void> {
       { scenario: 'replay', server: idempotent, label: 'CreateCharge, replay' },
       { scenario: 'get', server: idempotent, label: 'GetCharge' },
     ];
-    // Scenarios run in the order given, so a reader can check that order does not decide a ratio.
     const selected = values.scenarios!.split(',').map((name) => {
       const found = scenarios.find((s) => s.scenario === name);
       if (!found) throw new Error(`unknown scenario ${name}; choose from ${scenarios.map((s) => s.scenario).join(', ')}`);
       return found;
     });
+    // The two scenarios of each target ratio share a load generator and take turns in slices.
+    const groups = [['noop'], ['create-plain', 'create-first'], ['get', 'replay']]
+      .map((names) => selected.filter((s) => names.includes(s.scenario)))
+      .filter((g) => g.length > 0);
     const quietPids = [local?.pid, ...servers.map((s) => s.child.pid)];
-    const results: Array<
-      LoadResult & {
-        label: string;
-        round: number;
-        roundTripsPerCall: number;
-        /** KiB the server allocated on its JS heap per call. */
-        heapKiBPerCall: number;
-        commitsPerCall: number;
-        /** CPU microseconds per call spent by the server process, the database and the load generator. */
-        cpuUsPerCall: { server: number; database: number; loadGenerator: number };
+    const slicesPerTarget = Math.max(1, Math.round(durationMs / sliceMs));
+
+    interface Totals {
+      issued: number;
+      seconds: number;
+      roundTrips: number;
+      allocatedBytes: number;
+      commits: number;
+      cpuMs: { server: number; database: number; loadGenerator: number };
+    }
+    interface Snapshot {
+      counters: Map<BenchServer, { roundTrips: number; allocatedBytes: number }>;
+      commits: number;
+      cpuMs: Map<BenchServer, number>;
+      databaseCpuMs: number;
+    }
+    const snapshot = async (group: typeof selected): Promise<Snapshot> => {
+      const distinct = [...new Set(group.map((g) => g.server))];
+      const counters = new Map(await Promise.all(distinct.map(async (s) => [s, await serverCounters(s)] as const)));
+      const commits = (await dbStatus(pool))['Handler_commit'] ?? 0;
+      return { counters, commits, cpuMs: new Map(distinct.map((s) => [s, processCpuMs(s.child.pid)])), databaseCpuMs: processCpuMs(local?.pid) };
+    };
+
+    /**
+     * Runs a group's scenarios in one load generator: a warm-up slice of each,
+     * then measured slices A B B A ..., each charged with the server's and the
+     * database's counters and CPU between its start and end.
+     */
+    const runGroup = async (group: typeof selected, concurrency: number, warmup: number, perTarget: number, measure: boolean): Promise<Array<Totals & TargetTotals>> => {
+      const lg = await LoadGeneratorProcess.start(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`, {
+        targets: group.map((g) => ({ scenario: g.scenario, port: g.server.port })),
+        concurrency,
+        apiKey,
+        replayKeys: keys,
+        chargeIds,
+      });
+      try {
+        for (let t = 0; t < group.length; t++) {
+          await lg.start(t, false);
+          await sleep(warmup);
+          await lg.drain();
+        }
+        const totals: Totals[] = group.map(() => ({ issued: 0, seconds: 0, roundTrips: 0, allocatedBytes: 0, commits: 0, cpuMs: { server: 0, database: 0, loadGenerator: 0 } }));
+        // Nothing is in flight between slices, so what the servers and the database did
+        // between two snapshots was done for that slice's calls.
+        let before = await snapshot(group);
+        for (const target of measure ? slicePattern(group.length, perTarget) : []) {
+          await lg.start(target, true);
+          await sleep(sliceMs);
+          const slice = await lg.drain();
+          const after = await snapshot(group);
+          const server = group[target]!.server;
+          const t = totals[target]!;
+          t.issued += slice.calls;
+          t.seconds += slice.seconds;
+          t.roundTrips += after.counters.get(server)!.roundTrips - before.counters.get(server)!.roundTrips;
+          t.allocatedBytes += after.counters.get(server)!.allocatedBytes - before.counters.get(server)!.allocatedBytes;
+          // Each status query between the two readings adds its own commits (2, checked with the no-op scenario).
+          t.commits += after.commits - before.commits - 2;
+          t.cpuMs.server += after.cpuMs.get(server)! - before.cpuMs.get(server)!;
+          t.cpuMs.database += after.databaseCpuMs - before.databaseCpuMs;
+          t.cpuMs.loadGenerator += slice.cpuMs;
+          before = after;
+        }
+        const byTarget = await lg.stop();
+        return byTarget.map((t, i) => ({ ...t, ...totals[i]! }));
+      } catch (err) {
+        lg.child.kill();
+        throw err;
       }
-    > = [];
+    };
+
+    // JIT and connection warm-up of every server path before anything is measured.
+    log('warming up every scenario');
+    for (const group of groups) await runGroup(group, 16, values.quick ? 300 : 3000, 1, false);
+
+    const results: Array<{
+      label: string;
+      scenario: Scenario;
+      concurrency: number;
+      round: number;
+      calls: number;
+      errors: number;
+      firstError: string | undefined;
+      seconds: number;
+      throughput: number;
+      p50Ms: number;
+      p99Ms: number;
+      roundTripsPerCall: number;
+      /** KiB the server allocated on its JS heap per call. */
+      heapKiBPerCall: number;
+      commitsPerCall: number;
+      /** CPU microseconds per call spent by the server process, the database and the load generator. */
+      cpuUsPerCall: { server: number; database: number; loadGenerator: number };
+    }> = [];
     for (const concurrency of concurrencies) {
       for (let round = 1; round <= rounds; round++) {
-        // Odd rounds run the scenarios in the order given, even rounds in reverse, so no
-        // scenario always runs first (JIT warm-up) or right after the writes of another.
-        for (const s of round % 2 === 1 ? selected : [...selected].reverse()) {
+        // Odd rounds run the groups in the order given, even rounds in reverse.
+        for (const group of round % 2 === 1 ? groups : [...groups].reverse()) {
           const waited = await untilQuiet(quietPids);
           log(
-            `${s.label} at concurrency ${concurrency}, round ${round}/${rounds} (${durationMs} ms)` +
+            `${group.map((g) => g.label).join(' | ')} at concurrency ${concurrency}, round ${round}/${rounds} ` +
+              `(${slicesPerTarget} slice${slicesPerTarget > 1 ? 's' : ''} of ${Math.round(durationMs / slicesPerTarget)} ms each)` +
               (waited > QUIET_SAMPLE_MS ? `, after ${waited} ms for the database to go quiet` : ''),
           );
-          const counters0 = await serverCounters(s.server);
-          const db0 = await dbStatus(pool);
-          const cpu0 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
-          const r = await runLoad({ port: s.server.port, scenario: s.scenario, concurrency, warmupMs, durationMs, apiKey, replayKeys: keys, chargeIds });
-          const counters1 = await serverCounters(s.server);
-          const db1 = await dbStatus(pool);
-          const cpu1 = { server: processCpuMs(s.server.child.pid), database: processCpuMs(local?.pid) };
-          // Counters cover warm-up and measurement; divide by every call made in both.
-          const callsInWindow = Math.max(1, r.allCalls);
-          results.push({
-            ...r,
-            label: s.label,
-            round,
-            roundTripsPerCall: (counters1.roundTrips - counters0.roundTrips) / callsInWindow,
-            heapKiBPerCall: (counters1.allocatedBytes - counters0.allocatedBytes) / 1024 / callsInWindow,
-            commitsPerCall: ((db1['Handler_commit'] ?? 0) - (db0['Handler_commit'] ?? 0) - 2) / callsInWindow,
-            cpuUsPerCall: {
-              server: ((cpu1.server - cpu0.server) * 1000) / callsInWindow,
-              database: ((cpu1.database - cpu0.database) * 1000) / callsInWindow,
-              loadGenerator: (r.cpuMs * 1000) / callsInWindow,
-            },
+          const measured = await runGroup(group, concurrency, warmupMs, slicesPerTarget, true);
+          measured.forEach((m, i) => {
+            // Per-call figures divide by the calls issued in the measured slices.
+            const calls = Math.max(1, m.issued);
+            results.push({
+              label: group[i]!.label,
+              scenario: m.scenario,
+              concurrency,
+              round,
+              calls: m.calls,
+              errors: m.errors,
+              firstError: m.firstError,
+              seconds: m.seconds,
+              throughput: m.calls / m.seconds,
+              p50Ms: m.p50Ms,
+              p99Ms: m.p99Ms,
+              roundTripsPerCall: m.roundTrips / calls,
+              heapKiBPerCall: m.allocatedBytes / 1024 / calls,
+              commitsPerCall: m.commits / calls,
+              cpuUsPerCall: { server: (m.cpuMs.server * 1000) / calls, database: (m.cpuMs.database * 1000) / calls, loadGenerator: (m.cpuMs.loadGenerator * 1000) / calls },
+            });
+            const last = results.at(-1)!;
+            log(`  ${last.label.padEnd(38)} ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`);
           });
-          const last = results.at(-1)!;
-          log(`  ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`);
         }
       }
     }
