@@ -12,13 +12,16 @@
  *
  * Load, per round: `--payments` (500) logical payments start at once, each with
  * its own idempotency key and a unique metadata.order_id. Each is double-tapped:
- * two identical calls start together on two different instances. Every call
- * has a 10 % chance of a simulated network timeout (a client deadline shorter
- * than the provider latency: the client gives up while the server goes on);
- * after a timeout or a retryable error the client retries on the next instance
- * with a small backoff, at most MAX_ATTEMPTS times. The random choices come
- * from a seeded generator per (round, payment, tap, attempt), so every strategy
- * gets the same timeouts on the same attempts.
+ * a client sends the same call twice over its one connection (so to the same
+ * instance, `--taps-on same`), the second tap 0 to `--tap-gap-ms` (250) ms after
+ * the first. Every call has a 10 % chance of a simulated network timeout (a
+ * client deadline shorter than the provider latency: the client gives up while
+ * the server goes on); after a timeout or a retryable error the client
+ * reconnects and retries on the next instance with a small backoff, at most
+ * MAX_ATTEMPTS times. `--tap-gap-ms 0 --taps-on other` is the worst case: both
+ * taps at the same instant on two instances. The random choices come from a
+ * seeded generator per (round, payment, tap, attempt), so every strategy gets
+ * the same gaps, and the same timeouts on the same attempts.
  *
  * Per strategy: duplicate charge rate (logical payments with more than one
  * PaymentIntent at the provider, counted by metadata.order_id), lost charges
@@ -75,6 +78,15 @@ const DEFAULT_NAIVE_ROUNDS = 20;
 const QUICK_ROUNDS = 2;
 const DEFAULT_SERVERS = 2;
 const DEFAULT_SEED = 20_240_518;
+/**
+ * Longest gap between the two taps of a double tap; each gap is drawn
+ * uniformly from 0 to this. People double-tap 100 to 300 ms apart; a gap
+ * shorter than a first call's provider round trip is what lets a naive
+ * strategy race itself.
+ */
+const DEFAULT_TAP_GAP_MS = 250;
+const TAPS_ON = ['same', 'other'] as const;
+type TapsOn = (typeof TAPS_ON)[number];
 /** Share of calls that meet a simulated network timeout. */
 const TIMEOUT_SHARE = 0.1;
 /**
@@ -158,6 +170,10 @@ interface Options {
   servers: number;
   strategies: Strategy[];
   seed: number;
+  /** Longest gap between the two taps of a payment. */
+  tapGapMs: number;
+  /** Whether a payment's two taps go to its client's instance, or to two different instances. */
+  tapsOn: TapsOn;
   quick: boolean;
 }
 
@@ -171,6 +187,11 @@ const USAGE = `Usage: npm run bench:duplicates -- [options]
   --servers N         server processes per strategy, at least 2 (default ${DEFAULT_SERVERS})
   --payments N        logical payments per round (default ${DEFAULT_PAYMENTS_PER_ROUND})
   --seed N            seed of the load's random choices (default ${DEFAULT_SEED})
+  --tap-gap-ms N      the second tap of a payment follows the first after 0 to N ms (default ${DEFAULT_TAP_GAP_MS})
+  --taps-on same|other  both taps go over the client's one connection to one instance (same,
+                      the default), or each to a different instance (other); retries after a
+                      timeout always reconnect to the next instance
+                      (--tap-gap-ms 0 --taps-on other: the worst case, both taps at once)
 
 Uses MYSQL_URL (loopback only) when set (the benchmark then writes merchants and charges
 there), otherwise starts a private MariaDB/MySQL and removes it at the end.
@@ -199,6 +220,8 @@ function parseOptions(argv: string[]): Options | undefined {
       servers: { type: 'string' },
       payments: { type: 'string' },
       seed: { type: 'string' },
+      'tap-gap-ms': { type: 'string' },
+      'taps-on': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -219,6 +242,10 @@ function parseOptions(argv: string[]): Options | undefined {
     if (!strategies.includes(strategy)) strategies.push(strategy);
   }
   if (strategies.length === 0) throw new UsageError('--strategies names no strategy');
+  const tapsOn = TAPS_ON.find((t) => t === (values['taps-on'] ?? 'same'));
+  if (tapsOn === undefined) throw new UsageError(`--taps-on must be one of ${TAPS_ON.join(', ')}, got "${values['taps-on']}"`);
+  const tapGap = values['tap-gap-ms'] ?? String(DEFAULT_TAP_GAP_MS);
+  if (!/^[0-9]+$/.test(tapGap) || Number(tapGap) > 10_000) throw new UsageError(`--tap-gap-ms must be an integer from 0 to 10000, got "${tapGap}"`);
   return {
     rounds,
     naiveRounds: positiveInteger('naive-rounds', values['naive-rounds'], quick ? QUICK_ROUNDS : DEFAULT_NAIVE_ROUNDS),
@@ -226,6 +253,8 @@ function parseOptions(argv: string[]): Options | undefined {
     servers,
     strategies,
     seed: positiveInteger('seed', values.seed, DEFAULT_SEED),
+    tapGapMs: Number(tapGap),
+    tapsOn,
     quick,
   };
 }
@@ -388,6 +417,8 @@ interface LoadContext {
   clients: PaymentServiceClient[];
   apiKey: string;
   seed: number;
+  tapGapMs: number;
+  tapsOn: TapsOn;
   /** Makes keys and order ids unique per strategy and run. */
   tag: string;
 }
@@ -431,15 +462,22 @@ async function runTap(ctx: LoadContext, request: CreateChargeRequest, key: strin
   return { outcome: { kind: 'gave_up', lastCode }, calls: MAX_ATTEMPTS, timeouts };
 }
 
-/** A double tap: the same call on two instances at once; done when both have their final answer. */
+/** A double tap: the same call twice, the second after a drawn gap; done when both taps have their final answer. */
 async function runPayment(ctx: LoadContext, round: number, index: number, paymentsPerRound: number): Promise<PaymentRun> {
   const orderId = `${ctx.tag}-r${round}-p${index}`;
   const key = `dup-${orderId}`;
   const request = chargeRequest(orderId);
-  const first = (round * paymentsPerRound + index) % ctx.clients.length;
+  // The client's connection: payments are spread over the instances as a balancer would.
+  const home = (round * paymentsPerRound + index) % ctx.clients.length;
+  // Its own random stream (tap 2), so the taps' timeout and jitter draws do not depend on the gap.
+  const gapMs = ctx.tapGapMs * tapRandom(ctx.seed, round, index, 2)();
   const started = performance.now();
   const taps = await Promise.all(
-    [0, 1].map((tap) => runTap(ctx, request, key, (first + tap) % ctx.clients.length, tapRandom(ctx.seed, round, index, tap))),
+    [0, 1].map(async (tap) => {
+      if (tap === 1 && gapMs > 0) await delay(gapMs);
+      const instance = ctx.tapsOn === 'same' ? home : (home + tap) % ctx.clients.length;
+      return runTap(ctx, request, key, instance, tapRandom(ctx.seed, round, index, tap));
+    }),
   );
   return { orderId, latencyMs: performance.now() - started, taps };
 }
@@ -455,6 +493,11 @@ async function warmUp(ctx: LoadContext): Promise<void> {
       ),
     ),
   );
+}
+
+function tapsDescription(opts: Pick<Options, 'tapGapMs' | 'tapsOn'>): string {
+  const where = opts.tapsOn === 'same' ? 'one instance' : 'two instances';
+  return opts.tapGapMs > 0 ? `double taps 0-${opts.tapGapMs} ms apart on ${where}` : `double taps at once on ${where}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,7 +765,7 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
   const account = new StrategyAccount(`${tag}-`, rounds * opts.paymentsPerRound);
   try {
     if (failed) throw failed.reason;
-    const ctx: LoadContext = { clients, apiKey: merchant.apiKey, seed: opts.seed, tag };
+    const ctx: LoadContext = { clients, apiKey: merchant.apiKey, seed: opts.seed, tapGapMs: opts.tapGapMs, tapsOn: opts.tapsOn, tag };
     await warmUp(ctx);
     drainProvider(env.sim);
     for (let round = 0; round < rounds; round++) {
@@ -837,7 +880,7 @@ async function main(): Promise<number> {
   try {
     log(
       `duplicate-charge benchmark: ${opts.strategies.join(', ')}; ${opts.rounds} rounds (naive strategies: ${opts.naiveRounds}) x ${opts.paymentsPerRound} logical payments, ` +
-        `${opts.servers} servers per strategy, double taps, ${TIMEOUT_SHARE * 100} % timeouts (deadline ${TIMEOUT_DEADLINE_MS} ms), ` +
+        `${opts.servers} servers per strategy, ${tapsDescription(opts)}, ${TIMEOUT_SHARE * 100} % timeouts (deadline ${TIMEOUT_DEADLINE_MS} ms), ` +
         `provider latency ${PROVIDER_LATENCIES_MS.join('/')} ms, seed ${opts.seed}`,
     );
 
@@ -920,6 +963,8 @@ async function main(): Promise<number> {
         paymentsPerRound: opts.paymentsPerRound,
         serversPerStrategy: opts.servers,
         seed: opts.seed,
+        tapGapMaxMs: opts.tapGapMs,
+        tapsOn: opts.tapsOn,
         timeoutShare: TIMEOUT_SHARE,
         timeoutDeadlineMs: TIMEOUT_DEADLINE_MS,
         callDeadlineMs: CALL_DEADLINE_MS,
@@ -935,7 +980,7 @@ async function main(): Promise<number> {
       results.map((r) => ({ strategy: r.label, duplicateRatePct: r.duplicateRatePct, lostCharges: r.lostCharges, throughput: r.throughput, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
       {
         title: 'Duplicate charges by idempotency strategy',
-        subtitle: `${opts.rounds} rounds (naive: ${opts.naiveRounds}) x ${opts.paymentsPerRound} double-tapped payments, ${TIMEOUT_SHARE * 100} % timeouts, ${opts.servers} servers per strategy, ${os.cpus().length} cores`,
+        subtitle: `${opts.rounds} rounds (naive: ${opts.naiveRounds}) x ${opts.paymentsPerRound} payments, ${tapsDescription(opts)}, ${TIMEOUT_SHARE * 100} % timeouts, ${opts.servers} servers per strategy, ${os.cpus().length} cores`,
       },
     );
     writeFileSync(path.join(outDir, `${base}.svg`), svg);
