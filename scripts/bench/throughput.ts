@@ -360,9 +360,11 @@ async function main(): Promise<void> {
       }
     };
 
-    // JIT and connection warm-up of every server path before anything is measured.
+    // JIT warm-up of every server path before anything is measured, at the highest
+    // concurrency so the servers' pools have opened their connections (each new
+    // connection's session set-up would count as a round trip of the calls measured).
     log('warming up every scenario');
-    for (const group of groups) await runGroup(group, 16, values.quick ? 300 : 3000, 1, false);
+    for (const group of groups) await runGroup(group, Math.max(...concurrencies), values.quick ? 300 : 3000, 1, false);
 
     const results: Array<{
       label: string;
