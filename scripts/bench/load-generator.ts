@@ -7,10 +7,14 @@
  * than the differences measured).
  *
  * A slice issues calls to its target from `start` until `drain`, then waits
- * for its calls in flight. Calls issued per second of that issue window are
- * the target's throughput (the calls in flight at the start and at the end
- * balance out, by Little's law), and everything the servers and the database
- * do between two drained points belongs to that slice's calls alone.
+ * for its calls in flight, so the servers' and the database's work between
+ * two drained points is that slice's calls' work (plus background work, which
+ * the orchestrator's slice pattern spreads over both targets). A slice starts
+ * with all `concurrency` calls sent at once, so its first moments are not
+ * steady: throughput counts the calls that complete from a settling time
+ * (twice the target's recent mean latency, at most SETTLE_MAX_MS) until
+ * `drain`, per second of that window, and latencies are those of the calls
+ * issued in it.
  *
  *   orchestrator → { type: 'start', target, measure }   reply { type: 'started' }
  *   orchestrator → { type: 'drain' }                    reply { type: 'slice', slice }, once nothing is in flight
@@ -43,9 +47,11 @@ export type ToLoadGenerator = { type: 'start'; target: number; measure: boolean 
 export interface SliceReport {
   target: number;
   measured: boolean;
-  /** Calls issued in the slice. */
-  calls: number;
-  /** Length of the issue window. */
+  /** Calls issued in the slice: all the work between the slice's two drained points. */
+  issued: number;
+  /** Calls that succeeded within the steady window (after settling, before `drain`). */
+  completed: number;
+  /** Length of the steady window. */
   seconds: number;
   /** This process's CPU from the start of the slice until its last call returned. */
   cpuMs: number;
@@ -53,7 +59,7 @@ export interface SliceReport {
 
 export interface TargetTotals {
   scenario: Scenario;
-  /** Calls issued in measured slices that succeeded. */
+  /** Calls issued in the steady windows of measured slices that succeeded (the latency samples). */
   calls: number;
   errors: number;
   firstError: string | undefined;
@@ -77,6 +83,9 @@ const PATHS: Record<Scenario, string> = {
   get: '/payments.v1.PaymentService/GetCharge',
 };
 
+/** Longest settling time at the start of a slice (at 256 concurrent calls a call takes 100-350 ms here). */
+const SETTLE_MAX_MS = 400;
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -89,6 +98,23 @@ interface TargetState {
   errors: number;
   firstError: string | undefined;
   issued: number;
+  /** Mean latency of the target's last slice, for the next slice's settling time. */
+  meanLatencyMs: number;
+}
+
+interface Slice {
+  target: number;
+  measure: boolean;
+  start: bigint;
+  /** Start of the steady window. */
+  steadyFrom: bigint;
+  /** When `drain` arrived; undefined while issuing. */
+  drainAt: bigint | undefined;
+  issued: number;
+  completed: number;
+  latencySumMs: number;
+  returned: number;
+  cpu: NodeJS.CpuUsage;
 }
 
 /** A promise with its resolve function (Node 20 has no Promise.withResolvers). */
@@ -102,7 +128,7 @@ class LoadGenerator {
   private readonly targets: TargetState[];
   private readonly charge: Buffer;
   private readonly gets: Buffer[];
-  private slice = { target: 0, measure: false, calls: 0, start: 0n, cpu: process.cpuUsage() };
+  private slice: Slice | undefined;
   private issuing = false;
   private stopping = false;
   /** Resolved when the next slice starts (or the generator stops); idle workers wait on it. */
@@ -120,13 +146,19 @@ class LoadGenerator {
       errors: 0,
       firstError: undefined,
       issued: 0,
+      meanLatencyMs: 0,
     }));
     this.charge = Buffer.from(CreateChargeRequest.encode(BENCH_CHARGE).finish());
     this.gets = plan.chargeIds.map((id) => Buffer.from(GetChargeRequest.encode({ chargeId: id }).finish()));
   }
 
   start(target: number, measure: boolean): void {
-    this.slice = { target, measure, calls: 0, start: process.hrtime.bigint(), cpu: process.cpuUsage() };
+    const start = process.hrtime.bigint();
+    const settleMs = Math.min(SETTLE_MAX_MS, 2 * this.targets[target]!.meanLatencyMs);
+    this.slice = {
+      target, measure, start, steadyFrom: start + BigInt(Math.round(settleMs * 1e6)), drainAt: undefined,
+      issued: 0, completed: 0, latencySumMs: 0, returned: 0, cpu: process.cpuUsage(),
+    };
     this.issuing = true;
     if (this.workers.length === 0) this.workers = Array.from({ length: this.plan.concurrency }, () => this.worker());
     this.gate.resolve();
@@ -134,12 +166,22 @@ class LoadGenerator {
 
   /** Stops issuing, waits for the calls in flight, and reports the slice. */
   async drain(): Promise<SliceReport> {
-    const seconds = Number(process.hrtime.bigint() - this.slice.start) / 1e9;
+    const slice = this.slice;
+    if (!slice) throw new Error('drain before any slice started');
+    slice.drainAt = process.hrtime.bigint();
     this.issuing = false;
     this.gate = gate();
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    const cpu = process.cpuUsage(this.slice.cpu);
-    return { target: this.slice.target, measured: this.slice.measure, calls: this.slice.calls, seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
+    const cpu = process.cpuUsage(slice.cpu);
+    if (slice.returned > 0) this.targets[slice.target]!.meanLatencyMs = slice.latencySumMs / slice.returned;
+    return {
+      target: slice.target,
+      measured: slice.measure,
+      issued: slice.issued,
+      completed: slice.completed,
+      seconds: Math.max(0, Number(slice.drainAt - slice.steadyFrom) / 1e9),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    };
   }
 
   async stop(): Promise<TargetTotals[]> {
@@ -178,30 +220,39 @@ class LoadGenerator {
         await this.gate.promise;
         continue;
       }
-      const state = this.targets[this.slice.target]!;
-      const measured = this.slice.measure;
+      const slice = this.slice!;
+      const state = this.targets[slice.target]!;
       const { body, md } = this.request(state);
-      this.slice.calls++;
+      slice.issued++;
       this.inFlight++;
       const start = process.hrtime.bigint();
       const err = await new Promise<grpc.ServiceError | null>((resolve) =>
         state.client.makeUnaryRequest<Buffer, Buffer>(PATHS[state.target.scenario], (b) => b, (b) => b, body, md, { deadline: Date.now() + 30_000 }, (e) => resolve(e)),
       );
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const end = process.hrtime.bigint();
+      const ms = Number(end - start) / 1e6;
+      slice.latencySumMs += ms;
+      slice.returned++;
       if (--this.inFlight === 0 && !this.issuing) this.drained?.();
-      if (!measured) continue;
+      if (!slice.measure) continue;
       if (err) {
         state.errors++;
         state.firstError ??= `${err.code} ${err.details}`;
-      } else state.latencies.push(ms);
+        continue;
+      }
+      if (end >= slice.steadyFrom && (slice.drainAt === undefined || end <= slice.drainAt)) slice.completed++;
+      if (start >= slice.steadyFrom) state.latencies.push(ms);
     }
   }
 }
 
 if (require.main === module) {
-  const send = (message: FromLoadGenerator): void => {
-    process.send!(message);
+  const send = (message: FromLoadGenerator, then?: () => void): void => {
+    if (then) process.send!(message, () => then());
+    else process.send!(message);
   };
+  // An orchestrator that died must not leave this process loading the servers.
+  process.on('disconnect', () => process.exit(1));
   let generator: LoadGenerator | undefined;
   process.on('message', (message: LoadPlan | ToLoadGenerator) => {
     if ('targets' in message) {
@@ -211,12 +262,15 @@ if (require.main === module) {
       generator!.start(message.target, message.measure);
       send({ type: 'started' });
     } else if (message.type === 'drain') {
-      void generator!.drain().then((slice) => send({ type: 'slice', slice }));
+      generator!.drain().then(
+        (slice) => send({ type: 'slice', slice }),
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
     } else {
-      void generator!.stop().then((totals) => {
-        send({ type: 'done', totals });
-        process.disconnect();
-      });
+      void generator!.stop().then((totals) => send({ type: 'done', totals }, () => process.exit(0)));
     }
   });
 }
