@@ -80,9 +80,9 @@ const DEFAULT_SERVERS = 2;
 const DEFAULT_SEED = 20_240_518;
 /**
  * Longest gap between the two taps of a double tap; each gap is drawn
- * uniformly from 0 to this. People double-tap 100 to 300 ms apart; a gap
- * shorter than a first call's provider round trip is what lets a naive
- * strategy race itself.
+ * uniformly from 0 to this (an assumption for a person tapping twice, not a
+ * measured figure). A second tap that arrives while the first call is still
+ * running is what lets a naive strategy race itself.
  */
 const DEFAULT_TAP_GAP_MS = 250;
 const TAPS_ON = ['same', 'other'] as const;
