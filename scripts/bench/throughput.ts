@@ -24,6 +24,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -192,8 +193,6 @@ class LoadGeneratorProcess {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Target order of the measured slices: A B B A A B B A ... (each target
  * `perTarget` times), so a linear drift of the machine's speed weighs on both
@@ -320,10 +319,11 @@ async function main(): Promise<void> {
 
     /**
      * Runs a group's scenarios in one load generator: a warm-up slice of each,
-     * then measured slices A B B A ..., each charged with the server's and the
-     * database's counters and CPU between its start and end.
+     * then `perTarget` measured slices of each, A B B A ..., each charged with
+     * the server's and the database's counters and CPU between its start and
+     * end (0: warm-up only).
      */
-    const runGroup = async (group: typeof selected, concurrency: number, warmup: number, perTarget: number, measure: boolean): Promise<Array<Totals & TargetTotals>> => {
+    const runGroup = async (group: typeof selected, concurrency: number, warmup: number, perTarget: number): Promise<Array<Totals & TargetTotals>> => {
       const lg = await LoadGeneratorProcess.start(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`, {
         targets: group.map((g) => ({ scenario: g.scenario, port: g.server.port })),
         concurrency,
@@ -334,16 +334,16 @@ async function main(): Promise<void> {
       try {
         for (let t = 0; t < group.length; t++) {
           await lg.start(t, false);
-          await sleep(warmup);
+          await delay(warmup);
           await lg.drain();
         }
         const totals: Totals[] = group.map(() => ({ issued: 0, completed: 0, seconds: 0, roundTrips: 0, allocatedBytes: 0, commits: 0, cpuMs: { server: 0, database: 0, loadGenerator: 0 } }));
         // Nothing is in flight between slices, so what the servers and the database did
         // between two snapshots was done for that slice's calls.
         let before = await snapshot(group);
-        for (const target of measure ? slicePattern(group.length, perTarget) : []) {
+        for (const target of perTarget > 0 ? slicePattern(group.length, perTarget) : []) {
           await lg.start(target, true);
-          await sleep(sliceMs);
+          await delay(sliceMs);
           const slice = await lg.drain();
           const after = await snapshot(group);
           const server = group[target]!.server;
@@ -372,7 +372,7 @@ async function main(): Promise<void> {
     // concurrency so the servers' pools have opened their connections (each new
     // connection's session set-up would count as a round trip of the calls measured).
     log('warming up every scenario');
-    for (const group of groups) await runGroup(group, Math.max(...concurrencies), values.quick ? 300 : 3000, 1, false);
+    for (const group of groups) await runGroup(group, Math.max(...concurrencies), values.quick ? 300 : 3000, 0);
 
     const results: Array<{
       label: string;
@@ -403,7 +403,7 @@ async function main(): Promise<void> {
               `(${slicesPerTarget} slice${slicesPerTarget > 1 ? 's' : ''} of ${Math.round(durationMs / slicesPerTarget)} ms each)` +
               (waited > QUIET_SAMPLE_MS ? `, after ${waited} ms for the database to go quiet` : ''),
           );
-          const measured = await runGroup(group, concurrency, warmupMs, slicesPerTarget, true);
+          const measured = await runGroup(group, concurrency, warmupMs, slicesPerTarget);
           measured.forEach((m, i) => {
             // Per-call figures divide by the calls issued in the measured slices.
             const calls = Math.max(1, m.issued);
