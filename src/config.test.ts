@@ -11,6 +11,13 @@ describe('configuration', () => {
     expect(c.keyTtlSeconds).to.equal(86_400);
     expect(c.leaseSeconds).to.equal(30);
     expect(c.tls).to.equal(undefined);
+    expect(c.replayCacheEntries).to.equal(10_000);
+  });
+
+  it('accepts 0 replay cache entries (off) and refuses a negative or fractional count', () => {
+    expect(loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '0' }).replayCacheEntries).to.equal(0);
+    expect(() => loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '-1' })).to.throw(ConfigError, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES');
+    expect(() => loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '1.5' })).to.throw(ConfigError, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES');
   });
 
   it('bounds the provider call by half the lease, so an attempt ends before its lease does', () => {

@@ -1,3 +1,5 @@
+import { DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
+
 /**
  * Service configuration, read once from the environment (DESIGN §7).
  * Every value has a safe default so that `npm start` works with no setup.
@@ -21,6 +23,11 @@ export interface Config {
    * gets at most half the lease (and 10 s at most, like common client defaults).
    */
   providerTimeoutMs: number;
+  /**
+   * Completed outcomes each instance keeps in memory to replay retries
+   * without a database read (see CompletedOutcomes); 0 turns it off.
+   */
+  replayCacheEntries: number;
   /** Longest time a concurrent duplicate waits for the leader before ABORTED. */
   inFlightWaitMs: number;
   /** Mean pause between background completer passes (rows left in progress past their lease). */
@@ -51,6 +58,15 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
+function nonNegativeInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new ConfigError(`${name} must be a whole number (0 or more), got "${raw}"`);
+  }
+  return Number(raw);
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -76,6 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
     leaseSeconds,
     providerTimeoutMs: Math.min(MAX_PROVIDER_TIMEOUT_MS, (leaseSeconds * 1000) / 2),
+    replayCacheEntries: nonNegativeInt(env, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES', DEFAULT_REPLAY_CACHE_ENTRIES),
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),

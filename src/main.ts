@@ -88,6 +88,7 @@ async function main(): Promise<void> {
     ttlSeconds: config.keyTtlSeconds,
     leaseSeconds: config.leaseSeconds,
     inFlightWaitMs: config.inFlightWaitMs,
+    replayCacheEntries: config.replayCacheEntries,
     credentials: credentials(config),
     metrics,
     completerIntervalMs: config.completerIntervalMs,

@@ -7,6 +7,7 @@ import { PaymentServiceService } from './gen/payments/v1/payments.js';
 import { authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
 import { addReflection } from './grpc/reflection.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
+import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 import { Reaper } from './idempotency/reaper.js';
 import type { ServerMetrics } from './grpc/metrics.js';
 import { resumableMethods } from './payments/resumable-methods.js';
@@ -31,6 +32,8 @@ export interface ServerOptions {
   ttlSeconds: number;
   leaseSeconds: number;
   inFlightWaitMs: number;
+  /** Completed outcomes kept in memory for replays (default DEFAULT_REPLAY_CACHE_ENTRIES; 0 turns it off). */
+  replayCacheEntries?: number;
   credentials?: grpc.ServerCredentials;
   /** Only for the benchmark's baseline: serve mutating RPCs without the idempotency interceptor. */
   withoutIdempotency?: boolean;
@@ -83,6 +86,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         leaseSeconds: o.leaseSeconds,
         maxWaitMs: o.inFlightWaitMs,
         initialRecoveryPoint,
+        completedOutcomes: new CompletedOutcomes(o.replayCacheEntries ?? DEFAULT_REPLAY_CACHE_ENTRIES),
         log: o.log,
         ...(observe ? { observe } : {}),
       }),

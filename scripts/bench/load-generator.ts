@@ -24,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { CreateChargeRequest, GetChargeRequest } from '../../src/gen/payments/v1/payments.js';
 
-export type Scenario = 'noop' | 'create-plain' | 'create-first' | 'replay' | 'get';
+export type Scenario = 'noop' | 'create-plain' | 'create-first' | 'replay' | 'replay-db' | 'get';
 
 export interface LoadTarget {
   scenario: Scenario;
@@ -35,7 +35,7 @@ export interface LoadPlan {
   targets: LoadTarget[];
   concurrency: number;
   apiKey: string;
-  /** Completed idempotency keys (all made with BENCH_CHARGE) for `replay`. */
+  /** Completed idempotency keys (all made with BENCH_CHARGE) for `replay` and `replay-db`. */
   replayKeys: string[];
   /** Existing charge ids for `get`. */
   chargeIds: string[];
@@ -80,6 +80,7 @@ const PATHS: Record<Scenario, string> = {
   'create-plain': '/payments.v1.PaymentService/CreateCharge',
   'create-first': '/payments.v1.PaymentService/CreateCharge',
   replay: '/payments.v1.PaymentService/CreateCharge',
+  'replay-db': '/payments.v1.PaymentService/CreateCharge',
   get: '/payments.v1.PaymentService/GetCharge',
 };
 
@@ -205,6 +206,7 @@ class LoadGenerator {
       case 'get':
         return { body: this.gets[i % this.gets.length]!, md };
       case 'replay':
+      case 'replay-db':
         md.set('idempotency-key', this.plan.replayKeys[i % this.plan.replayKeys.length]!);
         return { body: this.charge, md };
       default:

@@ -5,7 +5,7 @@
  * once) and of bytes allocated on its JS heap. Prints {"port":...,"counters":...}
  * as one JSON line when ready.
  *
- *   tsx scripts/bench/throughput-server.ts --mysql-url URL --provider-url URL --provider-key KEY [--plain]
+ *   tsx scripts/bench/throughput-server.ts --mysql-url URL --provider-url URL --provider-key KEY [--plain | --replay-cache-entries N]
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       'provider-url': { type: 'string' },
       'provider-key': { type: 'string' },
       plain: { type: 'boolean', default: false },
+      'replay-cache-entries': { type: 'string' },
     },
   });
   const pool = createPool(values['mysql-url']!, 64);
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     leaseSeconds: 30,
     inFlightWaitMs: 10_000,
     withoutIdempotency: values.plain,
+    ...(values['replay-cache-entries'] !== undefined ? { replayCacheEntries: Number(values['replay-cache-entries']) } : {}),
   });
   const counters = http.createServer((_req, res) => res.end(JSON.stringify({ roundTrips, allocatedBytes: allocatedBytes() })));
   await new Promise<void>((resolve) => counters.listen(0, '127.0.0.1', resolve));

@@ -4,7 +4,7 @@
  *
  *   npm run bench:throughput [-- --duration-ms 5000 --concurrency 1,16,64,256 --rounds 3 --quick]
  *
- *   [--slice-ms 1000 --warmup-ms 1000 --scenarios noop,create-plain,create-first,replay,get]
+ *   [--slice-ms 1000 --warmup-ms 1000 --scenarios noop,create-plain,create-first,replay,replay-db,get]
  *
  * The two scenarios of each target ratio (no interceptor / first call,
  * GetCharge / replay) run in one load generator and take turns in slices of
@@ -57,7 +57,7 @@ function profileFlags(name: string): string[] {
 }
 
 function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(process.execPath, [...profileFlags(args.includes('--plain') ? 'server-plain' : 'server'), '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+  const child = spawn(process.execPath, [...profileFlags(args.includes('--plain') ? 'server-plain' : args.includes('--replay-cache-entries') ? 'server-replay-db' : 'server'), '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -195,12 +195,13 @@ class LoadGeneratorProcess {
 
 /**
  * Target order of the measured slices: A B B A A B B A ... (each target
- * `perTarget` times), so a linear drift of the machine's speed weighs on both
- * targets alike.
+ * `perTarget` times; with three targets A B C C B A ...), so a linear drift of
+ * the machine's speed weighs on every target alike.
  */
 function slicePattern(targets: number, perTarget: number): number[] {
-  if (targets === 1) return Array.from({ length: perTarget }, () => 0);
-  return Array.from({ length: 2 * perTarget }, (_, i) => (Math.floor((i + 1) / 2) % 2 === 0 ? 0 : 1));
+  const forward = Array.from({ length: targets }, (_, i) => i);
+  const backward = [...forward].reverse();
+  return Array.from({ length: perTarget }, (_, i) => (i % 2 === 0 ? forward : backward)).flat();
 }
 
 /** Creates completed keys (for replays) and charges (for reads) through the idempotent server. */
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
       'slice-ms': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '1,16,64,256' },
       rounds: { type: 'string', default: '3' },
-      scenarios: { type: 'string', default: 'noop,create-plain,create-first,replay,get' },
+      scenarios: { type: 'string', default: 'noop,create-plain,create-first,replay,replay-db,get' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results/throughput.json' },
     },
@@ -272,7 +273,9 @@ async function main(): Promise<void> {
     const common = ['--mysql-url', url, '--provider-url', sim.url, '--provider-key', sim.secretKey];
     const idempotent = await startBenchServer(common);
     const plain = await startBenchServer([...common, '--plain']);
-    servers.push(idempotent, plain);
+    // The same interceptor with no completed outcomes in memory: every replay reads the database.
+    const readingReplays = await startBenchServer([...common, '--replay-cache-entries', '0']);
+    servers.push(idempotent, plain, readingReplays);
     log('seeding completed keys and charges');
     const { keys, chargeIds } = await seed(idempotent.port, apiKey);
 
@@ -281,6 +284,7 @@ async function main(): Promise<void> {
       { scenario: 'create-plain', server: plain, label: 'CreateCharge, no interceptor' },
       { scenario: 'create-first', server: idempotent, label: 'CreateCharge, interceptor, first call' },
       { scenario: 'replay', server: idempotent, label: 'CreateCharge, replay' },
+      { scenario: 'replay-db', server: readingReplays, label: 'CreateCharge, replay read from DB' },
       { scenario: 'get', server: idempotent, label: 'GetCharge' },
     ];
     const selected = values.scenarios!.split(',').map((name) => {
@@ -289,7 +293,7 @@ async function main(): Promise<void> {
       return found;
     });
     // The two scenarios of each target ratio share a load generator and take turns in slices.
-    const groups = [['noop'], ['create-plain', 'create-first'], ['get', 'replay']]
+    const groups = [['noop'], ['create-plain', 'create-first'], ['get', 'replay', 'replay-db']]
       .map((names) => selected.filter((s) => names.includes(s.scenario)))
       .filter((g) => g.length > 0);
     const quietPids = [local?.pid, ...servers.map((s) => s.child.pid)];
@@ -456,19 +460,21 @@ async function main(): Promise<void> {
       const mid = Math.floor(sorted.length / 2);
       return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     };
-    const ratios: Array<{ concurrency: number; firstOverPlain: number[]; replayOverGet: number[]; firstP99OverPlainP99: number[] }> = [];
+    const ratios: Array<{ concurrency: number; firstOverPlain: number[]; replayOverGet: number[]; replayDbOverGet: number[]; firstP99OverPlainP99: number[] }> = [];
     for (const c of concurrencies) {
-      const row = { concurrency: c, firstOverPlain: [] as number[], replayOverGet: [] as number[], firstP99OverPlainP99: [] as number[] };
+      const row = { concurrency: c, firstOverPlain: [] as number[], replayOverGet: [] as number[], replayDbOverGet: [] as number[], firstP99OverPlainP99: [] as number[] };
       for (let round = 1; round <= rounds; round++) {
         const first = inRound('create-first', c, round);
         const plainRow = inRound('create-plain', c, round);
         const replay = inRound('replay', c, round);
+        const replayDb = inRound('replay-db', c, round);
         const get = inRound('get', c, round);
         if (first && plainRow) {
           row.firstOverPlain.push(first.throughput / plainRow.throughput);
           row.firstP99OverPlainP99.push(first.p99Ms / plainRow.p99Ms);
         }
         if (replay && get) row.replayOverGet.push(replay.throughput / get.throughput);
+        if (replayDb && get) row.replayDbOverGet.push(replayDb.throughput / get.throughput);
       }
       ratios.push(row);
       const show = (xs: number[]): string =>
@@ -476,6 +482,7 @@ async function main(): Promise<void> {
       console.log(
         `  concurrency ${String(c).padStart(3)}: first call / no interceptor = ${show(row.firstOverPlain)} [target >= 0.6 at 64]` +
           `   replay / GetCharge = ${show(row.replayOverGet)} [target >= 1.0]` +
+          `   replay read from DB / GetCharge = ${show(row.replayDbOverGet)}` +
           `   first p99 / no-interceptor p99 = ${show(row.firstP99OverPlainP99)} [target <= 2.5]`,
       );
     }

@@ -2,6 +2,8 @@
 export const IdempotencyEvent = {
   Claimed: 'claimed',
   Replayed: 'replayed',
+  /** A replay answered from the process's completed outcomes (also counted as replayed). */
+  ReplayedFromMemory: 'replayed_from_memory',
   Mismatched: 'mismatched',
   InUse: 'in_use',
   Waited: 'waited',

@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import { attachClaim, ClaimedRecord } from './claimed-record.js';
 import { decide } from './decision.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
+import type { CompletedOutcomes } from './completed-outcomes.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
@@ -53,6 +54,8 @@ export interface IdempotencyOptions {
   initialRecoveryPoint?: (path: string) => RecoveryPoint;
   log: Logger;
   observe?: IdempotencyObserver;
+  /** Completed outcomes kept in memory to replay without a database read (none when unset). */
+  completedOutcomes?: CompletedOutcomes;
 }
 
 function deadlineMs(call: ServerInterceptingCallInterface): number {
@@ -67,6 +70,7 @@ interface Shared {
   store: IdempotencyStore;
   log: Logger;
   observe: IdempotencyObserver;
+  completed: CompletedOutcomes | undefined;
   /** One shared read per key and process, however many local callers wait on it. */
   poll: (scope: string, key: string, afterMs: number) => Promise<IdempotencyRecord | undefined>;
 }
@@ -97,6 +101,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     store: options.store,
     log: options.log,
     observe: options.observe ?? (() => undefined),
+    completed: options.completedOutcomes,
     poll(scope, key, afterMs) {
       const id = `${scope}\u0000${key}`;
       const pending = polls.get(id);
@@ -252,13 +257,19 @@ class KeyedCall {
 
   /** Claims the key and settles who answers the call; resolves to a claim when the handler should run. */
   private async acquire(request: CanonicalRequest): Promise<ClaimedRecord | undefined> {
-    const { options, store, observe } = this.shared;
+    const { options, store, observe, completed } = this.shared;
     const startedAt = Date.now();
     let waitMs = WAIT_FIRST_POLL_MS;
     let waited = false;
-    let record: IdempotencyRecord | undefined;
+    // A completed outcome this process already read answers without the database.
+    let record: IdempotencyRecord | undefined = completed?.get(this.scope, this.key);
+    let source: 'memory' | 'claim' | 'read' = 'memory';
+    /** When `record` came from this call's claim: the clock before the claim was sent. */
+    let claimSentAt = 0;
     for (;;) {
       if (record === undefined) {
+        source = 'claim';
+        claimSentAt = completed?.now() ?? 0;
         const claimed = await store.claim({
           scope: this.scope,
           key: this.key,
@@ -280,6 +291,8 @@ class KeyedCall {
       const decision = decide(record, request);
       switch (decision.kind) {
         case 'replay':
+          if (source === 'memory') observe(IdempotencyEvent.ReplayedFromMemory);
+          else if (source === 'claim') completed?.remember(record, claimSentAt);
           this.replay(record);
           return undefined;
         case 'mismatch':
@@ -304,6 +317,7 @@ class KeyedCall {
             return new ClaimedRecord(store, taken, true, options.leaseSeconds);
           }
           record = await store.read(this.scope, this.key);
+          source = 'read';
           continue;
         }
         case 'wait': {
@@ -318,7 +332,9 @@ class KeyedCall {
               retryDelayMs: Math.max(100, Math.min(decision.leaseRemainingMs, 1000)),
             });
           }
+          // (A poll may join a read sent before this call asked, so its answer is not remembered.)
           record = await this.shared.poll(this.scope, this.key, Math.min(waitMs, remaining));
+          source = 'read';
           waitMs = Math.min(WAIT_MAX_POLL_MS, Math.ceil(waitMs * 1.5));
           continue;
         }

@@ -33,6 +33,8 @@ export interface TestServerOptions {
   inFlightWaitMs?: number;
   providerTimeoutMs?: number;
   withoutIdempotency?: boolean;
+  /** Completed outcomes kept in memory for replays (the server's default when unset). */
+  replayCacheEntries?: number;
   /** Starts the background completer / reaper with this interval (tests mostly call runOnce()). */
   completerIntervalMs?: number;
   reaperIntervalMs?: number;
@@ -53,6 +55,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     leaseSeconds: o.leaseSeconds ?? 30,
     inFlightWaitMs: o.inFlightWaitMs ?? 10_000,
     ...(o.withoutIdempotency ? { withoutIdempotency: true } : {}),
+    ...(o.replayCacheEntries !== undefined ? { replayCacheEntries: o.replayCacheEntries } : {}),
     ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),
     ...(o.reaperIntervalMs !== undefined ? { reaperIntervalMs: o.reaperIntervalMs } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
