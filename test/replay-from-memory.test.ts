@@ -4,7 +4,7 @@ import { status as Code } from '@grpc/grpc-js';
 import { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { ServerMetrics } from '../src/grpc/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
-import { rawUnary } from './support/grpc-client.js';
+import { metadata, rawUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
@@ -32,19 +32,15 @@ describe('replays of completed keys answered from memory', () => {
   });
   const paymentsFor = (order: string): number => t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order).length;
 
-  it('reads a completed key once, then replays it from memory with the same bytes and headers', async () => {
+  it('replays the outcome it stored from memory, with the same bytes and headers', async () => {
     const key = randomUUID();
     const order = `o-${randomUUID()}`;
     const first = await rawUnary(t.port, CREATE, charge(order), t.md(key));
     expect(first.error).to.equal(undefined);
     const fromMemoryBefore = await events(metrics, 'replayed_from_memory');
-
-    const fromDatabase = await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore);
-    const fromMemory = await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore + 1);
-
-    for (const replay of [fromDatabase, fromMemory]) {
+    const replays = [await rawUnary(t.port, CREATE, charge(order), t.md(key)), await rawUnary(t.port, CREATE, charge(order), t.md(key))];
+    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore + 2);
+    for (const replay of replays) {
       expect(replay.error).to.equal(undefined);
       expect(replay.bytes!.equals(first.bytes!)).to.equal(true);
       expect(replay.headers.get('idempotent-replayed')).to.deep.equal(['true']);
@@ -53,61 +49,78 @@ describe('replays of completed keys answered from memory', () => {
     expect(paymentsFor(order)).to.equal(1);
   });
 
+  it('replays a stored error outcome from memory with its status and details', async () => {
+    const key = randomUUID();
+    const invalid = CreateChargeRequest.encode({ ...CreateChargeRequest.decode(charge(`o-${randomUUID()}`)), amount: '-5' }).finish();
+    const first = await rawUnary(t.port, CREATE, invalid, t.md(key));
+    expect(first.error?.code).to.equal(Code.INVALID_ARGUMENT);
+    const fromMemoryBefore = await events(metrics, 'replayed_from_memory');
+    const replay = await rawUnary(t.port, CREATE, invalid, t.md(key));
+    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore + 1);
+    expect(replay.error?.code).to.equal(Code.INVALID_ARGUMENT);
+    expect(replay.error?.details).to.equal(first.error?.details);
+    expect(replay.error?.metadata.get('grpc-status-details-bin')).to.deep.equal(first.error?.metadata.get('grpc-status-details-bin'));
+    expect(replay.headers.get('idempotent-replayed')).to.deep.equal(['true']);
+  });
+
   it('refuses a different payload for a key it holds with FAILED_PRECONDITION, without a provider call', async () => {
     const key = randomUUID();
     const order = `o-${randomUUID()}`;
     await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    await rawUnary(t.port, CREATE, charge(order), t.md(key)); // read from the database, kept
-    const fromMemoryBefore = await events(metrics, 'replayed_from_memory');
     const requests = t.sim.stats().requests;
-
     const other = await rawUnary(t.port, CREATE, charge(order, '1'), t.md(key));
     expect(other.error?.code).to.equal(Code.FAILED_PRECONDITION);
     expect(decodeStatusDetails(other.error!.metadata.get('grpc-status-details-bin')[0] as Buffer).errorInfo?.reason).to.equal('IDEMPOTENCY_KEY_REUSED');
     expect(t.sim.stats().requests).to.equal(requests);
-    // Still a replay for the original payload, from memory.
-    expect((await rawUnary(t.port, CREATE, charge(order), t.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
-    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore + 1);
+    expect(paymentsFor(order)).to.equal(1);
   });
 
-  it('leaves other instances and other merchants to the database', async () => {
+  it('leaves other instances to read the row (once) and other merchants to their own keys', async () => {
     const key = randomUUID();
     const order = `o-${randomUUID()}`;
     const first = await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    await rawUnary(t.port, CREATE, charge(order), t.md(key)); // kept by this instance only
-    const other = await startTestServer({ pool: t.pool, sim: t.sim });
+    const otherMetrics = new ServerMetrics();
+    const other = await startTestServer({ pool: t.pool, sim: t.sim, metrics: otherMetrics });
     try {
-      // The second instance has never seen the key: its answer comes from the row.
-      const elsewhere = await rawUnary(other.port, CREATE, charge(order), metadataFor(other.md(key), t.apiKey));
-      expect(elsewhere.bytes!.equals(first.bytes!)).to.equal(true);
-      expect(elsewhere.headers.get('idempotent-replayed')).to.deep.equal(['true']);
+      // The second instance has never seen the key: its first answer comes from the row, the next from memory.
+      for (const fromMemory of [0, 1]) {
+        const elsewhere = await rawUnary(other.port, CREATE, charge(order), t.md(key));
+        expect(elsewhere.bytes!.equals(first.bytes!)).to.equal(true);
+        expect(elsewhere.headers.get('idempotent-replayed')).to.deep.equal(['true']);
+        expect(await events(otherMetrics, 'replayed_from_memory')).to.equal(fromMemory);
+      }
     } finally {
       await other.close();
     }
     const merchant = await t.newMerchant();
-    const theirs = await rawUnary(t.port, CREATE, charge(order), metadataFor(t.md(key), merchant.apiKey));
+    const theirs = await rawUnary(t.port, CREATE, charge(order), metadata({ authorization: `Bearer ${merchant.apiKey}`, 'idempotency-key': key }));
     expect(theirs.error).to.equal(undefined);
     expect(theirs.headers.get('idempotent-replayed')).to.deep.equal([]);
     expect(theirs.bytes!.equals(first.bytes!)).to.equal(false);
     expect(paymentsFor(order)).to.equal(2);
   });
 
-  it('never keeps an outcome within the expiry margin, so a key reused after its expiry charges anew', async () => {
-    const key = randomUUID();
-    const order = `o-${randomUUID()}`;
-    const first = await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) + INTERVAL 2 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [t.merchantId, key]);
-    const fromMemoryBefore = await events(metrics, 'replayed_from_memory');
-    expect((await rawUnary(t.port, CREATE, charge(order), t.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
-    expect((await rawUnary(t.port, CREATE, charge(order), t.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
-    expect(await events(metrics, 'replayed_from_memory')).to.equal(fromMemoryBefore);
+  it('never keeps an outcome within 5 s of its expiry, so a key reused after its expiry charges anew', async () => {
+    // Keys living 4 s are inside the margin from the start: neither the first call nor a replay is kept.
+    const shortMetrics = new ServerMetrics();
+    const short = await startTestServer({ pool: t.pool, sim: t.sim, metrics: shortMetrics, ttlSeconds: 4 });
+    try {
+      const key = randomUUID();
+      const order = `o-${randomUUID()}`;
+      const first = await rawUnary(short.port, CREATE, charge(order), short.md(key));
+      for (let i = 0; i < 2; i++) expect((await rawUnary(short.port, CREATE, charge(order), short.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
+      expect(await events(shortMetrics, 'replayed')).to.equal(2);
+      expect(await events(shortMetrics, 'replayed_from_memory')).to.equal(0);
 
-    await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [t.merchantId, key]);
-    const again = await rawUnary(t.port, CREATE, charge(order), t.md(key));
-    expect(again.error).to.equal(undefined);
-    expect(again.headers.get('idempotent-replayed')).to.deep.equal([]);
-    expect(again.bytes!.equals(first.bytes!)).to.equal(false);
-    expect(paymentsFor(order)).to.equal(2);
+      await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [short.merchantId, key]);
+      const again = await rawUnary(short.port, CREATE, charge(order), short.md(key));
+      expect(again.error).to.equal(undefined);
+      expect(again.headers.get('idempotent-replayed')).to.deep.equal([]);
+      expect(again.bytes!.equals(first.bytes!)).to.equal(false);
+      expect(paymentsFor(order)).to.equal(2);
+    } finally {
+      await short.close();
+    }
   });
 
   it('is off with 0 entries: every replay reads the database', async () => {
@@ -125,8 +138,3 @@ describe('replays of completed keys answered from memory', () => {
   });
 });
 
-/** The same metadata with another merchant's API key. */
-function metadataFor(md: ReturnType<TestServer['md']>, apiKey: string): ReturnType<TestServer['md']> {
-  md.set('authorization', `Bearer ${apiKey}`);
-  return md;
-}

@@ -53,7 +53,7 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
     expect(t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
   });
 
-  it('still replays the completed outcomes an instance holds in memory, and fails closed for every other key', async () => {
+  it('still replays the outcomes an instance completed or read, and fails closed for every other key', async () => {
     const key = `outage-${randomUUID()}`;
     const order = `o-${randomUUID()}`;
     const req = { amount: '3200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
@@ -62,11 +62,18 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
     // The previous test restarted the server under the pool: a dead pooled connection may answer first.
     for (let i = 0; i < 5 && first.error?.code === Code.UNAVAILABLE; i++) first = await callUnary(t.client, create, req, t.md(key));
     expect(first.error).to.equal(undefined);
-    const read = await callUnary(t.client, create, req, t.md(key)); // a replay read from the database, kept in memory
-    expect(read.headers.get('idempotent-replayed')).to.deep.equal(['true']);
-    const unread = `outage-${randomUUID()}`;
-    const unreadReq = { ...req, metadata: { order_id: `o-${randomUUID()}` } };
-    expect((await callUnary(t.client, create, unreadReq, t.md(unread))).error).to.equal(undefined);
+    // Two keys completed by another instance: this one reads the first (a retry) and never the second.
+    const [read, unread] = [`outage-${randomUUID()}`, `outage-${randomUUID()}`];
+    const [readReq, unreadReq] = [0, 1].map(() => ({ ...req, metadata: { order_id: `o-${randomUUID()}` } }));
+    const other = await startTestServer({ pool: privateDb.pool, sim: t.sim });
+    try {
+      expect((await callUnary(other.client, create, readReq!, t.md(read))).error).to.equal(undefined);
+      expect((await callUnary(other.client, create, unreadReq!, t.md(unread))).error).to.equal(undefined);
+    } finally {
+      await other.close();
+    }
+    const readBefore = await callUnary(t.client, create, readReq!, t.md(read));
+    expect(readBefore.headers.get('idempotent-replayed')).to.deep.equal(['true']);
 
     await db.kill('SIGKILL');
     try {
@@ -74,8 +81,11 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
       expect(during.error).to.equal(undefined);
       expect(during.response?.id).to.equal(first.response?.id);
       expect(during.headers.get('idempotent-replayed')).to.deep.equal(['true']);
-      // Completed but never replayed here, and a new key: both need the database.
-      expect((await callUnary(t.client, create, unreadReq, t.md(unread))).error?.code).to.equal(Code.UNAVAILABLE);
+      const readDuring = await callUnary(t.client, create, readReq!, t.md(read));
+      expect(readDuring.error).to.equal(undefined);
+      expect(readDuring.response?.id).to.equal(readBefore.response?.id);
+      // Completed elsewhere and never read here, and a new key: both need the database.
+      expect((await callUnary(t.client, create, unreadReq!, t.md(unread))).error?.code).to.equal(Code.UNAVAILABLE);
       expect((await callUnary(t.client, create, { ...req, metadata: { order_id: `o-${randomUUID()}` } }, t.md(`outage-${randomUUID()}`))).error?.code).to.equal(Code.UNAVAILABLE);
     } finally {
       await db.restart();
@@ -83,3 +93,4 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
     expect(t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
   });
 });
+

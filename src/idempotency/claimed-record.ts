@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
 import type { GuardedWrite, IdempotencyStore } from './idempotency-store.js';
-import type { Fence, IdempotencyRecord, RecoveryPoint } from './record.js';
+import { KeyState, RecoveryPoint, type Fence, type IdempotencyRecord, type StoredResponse } from './record.js';
 
 /** Thrown when an attempt finds it no longer holds its lease: another attempt took the row over. */
 export class LeaseLostError extends Error {
@@ -61,6 +61,11 @@ export class ClaimedRecord {
     const ok = await this.store.advance(this.fence, point, this.leaseSeconds, writes);
     if (!ok) throw new LeaseLostError(`lease ${this.record.leaseVersion} on idempotency record ${this.record.id} was taken over`);
     this.point = point;
+  }
+
+  /** The row as it is once `response` has been stored under this claim (the same expiry, read with the claim). */
+  completedWith(response: StoredResponse): IdempotencyRecord {
+    return { ...this.record, state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, response };
   }
 
   /** Registers writes to commit in the transaction that stores the response. */

@@ -1,6 +1,6 @@
 import { KeyState, type IdempotencyRecord } from './record.js';
 
-/** About 10 MB per process at a kilobyte per outcome (request, response and row fields). */
+/** About 25 MB per process: an entry with a 300-byte response takes about 2.5 KB (row fields, request and response). */
 export const DEFAULT_REPLAY_CACHE_ENTRIES = 10_000;
 /** An entry ends this long before its row's expiry, so a database clock stepped forward cannot outrun it. */
 export const EXPIRY_MARGIN_MS = 5_000;
@@ -14,8 +14,9 @@ interface Entry {
 }
 
 /**
- * Completed outcomes this process has read from the database, so that
- * further retries of the same key replay without a database read.
+ * Completed outcomes this process has stored (as a key's leader) or read
+ * from the database (for a retry), so that further retries of the same key
+ * replay without a database read.
  *
  * Sound because a completed row never changes while it can be replayed: no
  * statement updates a completed row, and the only statements that delete one
@@ -57,8 +58,9 @@ export class CompletedOutcomes {
   }
 
   /**
-   * Keeps a completed record read from the database.
-   * @param readSentAt `now()` taken before the statement that returned `record` was sent.
+   * Keeps a completed record: one read from the database, or the claimed row with the outcome
+   * this process has just stored under its lease.
+   * @param readSentAt `now()` taken before the statement that returned the row (and its `NOW(6)`) was sent.
    */
   remember(record: IdempotencyRecord, readSentAt: number): void {
     if (this.maxEntries === 0 || record.state !== KeyState.Completed || !record.response) return;

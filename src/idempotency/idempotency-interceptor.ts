@@ -131,6 +131,8 @@ class KeyedCall {
   private key = '';
   private scope = '';
   private claim: ClaimedRecord | undefined;
+  /** The completed outcomes' clock before the statement that returned the claimed row was sent. */
+  private claimSentAt = 0;
   private expiresAt: string | undefined;
   /** The interceptor answered itself; the handler never runs. */
   private answered = false;
@@ -264,12 +266,10 @@ class KeyedCall {
     // A completed outcome this process already read answers without the database.
     let record: IdempotencyRecord | undefined = completed?.get(this.scope, this.key);
     let source: 'memory' | 'claim' | 'read' = 'memory';
-    /** When `record` came from this call's claim: the clock before the claim was sent. */
-    let claimSentAt = 0;
     for (;;) {
       if (record === undefined) {
         source = 'claim';
-        claimSentAt = completed?.now() ?? 0;
+        this.claimSentAt = completed?.now() ?? 0;
         const claimed = await store.claim({
           scope: this.scope,
           key: this.key,
@@ -292,7 +292,7 @@ class KeyedCall {
       switch (decision.kind) {
         case 'replay':
           if (source === 'memory') observe(IdempotencyEvent.ReplayedFromMemory);
-          else if (source === 'claim') completed?.remember(record, claimSentAt);
+          else if (source === 'claim') completed?.remember(record, this.claimSentAt);
           this.replay(record);
           return undefined;
         case 'mismatch':
@@ -311,6 +311,7 @@ class KeyedCall {
           // A caller that already left must not take a row over: it could not
           // finish it, and the row may hold an earlier attempt's provider request.
           if (this.cancelled) throw new ApiError(Code.CANCELLED, 'the call was cancelled before it could resume the request');
+          this.claimSentAt = completed?.now() ?? 0;
           const taken = await store.takeOver(record, options.leaseSeconds);
           if (taken) {
             observe(IdempotencyEvent.TakenOver);
@@ -356,6 +357,8 @@ class KeyedCall {
       // after the lease resumes it), so the client must not see success.
       return toStatus(this.unavailable(err));
     }
+    // Stored under our lease: a retry on this instance replays it from memory.
+    if (result === 'completed') this.shared.completed?.remember(leader.completedWith(response), this.claimSentAt);
     if (result === 'released') observe(IdempotencyEvent.Released);
     if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
     if (result !== 'fenced') return undefined;
