@@ -6,9 +6,10 @@
  *
  *   [--slice-ms 1000 --warmup-ms 1000 --scenarios noop,create-plain,create-first,replay,replay-db,get]
  *
- * The two scenarios of each target ratio (no interceptor / first call,
- * GetCharge / replay) run in one load generator and take turns in slices of
- * about a second, A B B A A B ..., so both meet the same machine: this shared
+ * The scenarios of each target ratio (no interceptor / first call; GetCharge /
+ * replay, and replay read from the database on a server that keeps no
+ * outcomes in memory) run in one load generator and take turns in slices of
+ * about a second, A B B A A B ..., so they meet the same machine: this shared
  * box drifts by more than the differences measured. Between slices the calls
  * in flight are drained, so the servers' and the database's counters and CPU
  * between two slices belong to one scenario. Each round runs every group once
