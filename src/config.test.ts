@@ -14,10 +14,12 @@ describe('configuration', () => {
     expect(c.replayCacheEntries).to.equal(10_000);
   });
 
-  it('accepts 0 replay cache entries (off) and refuses a negative or fractional count', () => {
+  it('accepts 0 to 1,000,000 replay cache entries (0 is off) and refuses anything else', () => {
     expect(loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '0' }).replayCacheEntries).to.equal(0);
     expect(() => loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '-1' })).to.throw(ConfigError, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES');
     expect(() => loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '1.5' })).to.throw(ConfigError, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES');
+    expect(loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '1000000' }).replayCacheEntries).to.equal(1_000_000);
+    expect(() => loadConfig({ IDEMPOTENCY_REPLAY_CACHE_ENTRIES: '1000001' })).to.throw(ConfigError, /from 0 to 1000000/);
   });
 
   it('bounds the provider call by half the lease, so an attempt ends before its lease does', () => {

@@ -1,5 +1,8 @@
 import { DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 
+/** At most about 6.5 GB of outcomes at the largest entry size kept. */
+const MAX_REPLAY_CACHE_ENTRIES = 1_000_000;
+
 /**
  * Service configuration, read once from the environment (DESIGN §7).
  * Every value has a safe default so that `npm start` works with no setup.
@@ -58,11 +61,11 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
-function nonNegativeInt(env: Env, name: string, fallback: number): number {
+function boundedInt(env: Env, name: string, fallback: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-    throw new ConfigError(`${name} must be a whole number (0 or more), got "${raw}"`);
+  if (!/^[0-9]+$/.test(raw) || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
   }
   return Number(raw);
 }
@@ -92,7 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
     leaseSeconds,
     providerTimeoutMs: Math.min(MAX_PROVIDER_TIMEOUT_MS, (leaseSeconds * 1000) / 2),
-    replayCacheEntries: nonNegativeInt(env, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES', DEFAULT_REPLAY_CACHE_ENTRIES),
+    replayCacheEntries: boundedInt(env, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES', DEFAULT_REPLAY_CACHE_ENTRIES, MAX_REPLAY_CACHE_ENTRIES),
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),

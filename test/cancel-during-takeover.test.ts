@@ -1,19 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
-import { authInterceptor, merchantOf } from '../src/grpc/auth-interceptor.js';
+import { CreateChargeRequest, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
 import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
-import { idempotencyInterceptor } from '../src/idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
-import { withRawMessages } from '../src/idempotency/raw-response.js';
 import { RecoveryPoint, type IdempotencyRecord } from '../src/idempotency/record.js';
-import { createLogger } from '../src/logger.js';
-import { DESCRIPTOR_SET_PATH } from '../src/server.js';
 import { sharedPool } from './support/database.js';
 import { metadata } from './support/grpc-client.js';
+import { startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
 
 const PATH = PaymentServiceService.createCharge.path;
 
@@ -53,31 +48,19 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
     };
 
     let handlerRuns = 0;
-    const log = createLogger('silent');
-    const server = new grpc.Server({
-      interceptors: [
-        authInterceptor(async (apiKey) => (apiKey === 'test-key' ? merchantId : undefined), log),
-        idempotencyInterceptor({
-          store: gated, descriptorSet: readFileSync(DESCRIPTOR_SET_PATH), services: [PaymentServiceService], scopeOf: merchantOf,
-          ttlSeconds: 60, leaseSeconds: 30, maxWaitMs: 5000, initialRecoveryPoint: () => RecoveryPoint.ProviderRequested, log,
-        }),
-      ],
-    });
-    const fail: grpc.handleUnaryCall<unknown, unknown> = (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED });
-    server.addService(withRawMessages(PaymentServiceService), {
-      createCharge: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
-        handlerRuns++;
-        cb({ code: grpc.status.INTERNAL, details: 'must not run' });
+    const server = await startInterceptorServer({
+      store: gated, merchantId,
+      handlers: {
+        createCharge: (_call, cb) => {
+          handlerRuns++;
+          cb({ code: grpc.status.INTERNAL, details: 'must not run' });
+        },
       },
-      captureCharge: fail, refundCharge: fail, cancelCharge: fail, getCharge: fail, listCharges: fail,
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    const client = new PaymentServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const client = server.client;
     try {
       const done = new Promise<grpc.ServiceError | null>((resolve) => {
-        const call = client.createCharge(request, metadata({ authorization: 'Bearer test-key', 'idempotency-key': key }), (err) => resolve(err));
+        const call = client.createCharge(request, metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }), (err) => resolve(err));
         void started.then(() => call.cancel());
       });
       expect((await done)?.code).to.equal(grpc.status.CANCELLED);
@@ -100,8 +83,7 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
       expect(Number(row!['lease_over'])).to.equal(1);
       expect(handlerRuns).to.equal(0);
     } finally {
-      client.close();
-      server.forceShutdown();
+      server.close();
       await pool.query('DELETE FROM idempotency_keys WHERE merchant_id = ?', [merchantId]);
     }
   });

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js';
 import { attachClaim, ClaimedRecord } from './claimed-record.js';
 import { decide } from './decision.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
-import type { CompletedOutcomes } from './completed-outcomes.js';
+import type { CompletedOutcomes, Stamp } from './completed-outcomes.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
@@ -131,8 +131,8 @@ class KeyedCall {
   private key = '';
   private scope = '';
   private claim: ClaimedRecord | undefined;
-  /** The completed outcomes' clock before the statement that returned the claimed row was sent. */
-  private claimSentAt = 0;
+  /** Taken before the statement that returned the claimed row was sent (for remembering its outcome). */
+  private claimSentAt: Stamp | undefined;
   private expiresAt: string | undefined;
   /** The interceptor answered itself; the handler never runs. */
   private answered = false;
@@ -269,7 +269,7 @@ class KeyedCall {
     for (;;) {
       if (record === undefined) {
         source = 'claim';
-        this.claimSentAt = completed?.now() ?? 0;
+        this.claimSentAt = completed?.stamp();
         const claimed = await store.claim({
           scope: this.scope,
           key: this.key,
@@ -292,7 +292,7 @@ class KeyedCall {
       switch (decision.kind) {
         case 'replay':
           if (source === 'memory') observe(IdempotencyEvent.ReplayedFromMemory);
-          else if (source === 'claim') completed?.remember(record, this.claimSentAt);
+          else if (source === 'claim' && this.claimSentAt) completed?.remember(record, this.claimSentAt);
           this.replay(record);
           return undefined;
         case 'mismatch':
@@ -311,7 +311,7 @@ class KeyedCall {
           // A caller that already left must not take a row over: it could not
           // finish it, and the row may hold an earlier attempt's provider request.
           if (this.cancelled) throw new ApiError(Code.CANCELLED, 'the call was cancelled before it could resume the request');
-          this.claimSentAt = completed?.now() ?? 0;
+          this.claimSentAt = completed?.stamp();
           const taken = await store.takeOver(record, options.leaseSeconds);
           if (taken) {
             observe(IdempotencyEvent.TakenOver);
@@ -333,7 +333,7 @@ class KeyedCall {
               retryDelayMs: Math.max(100, Math.min(decision.leaseRemainingMs, 1000)),
             });
           }
-          // (A poll may join a read sent before this call asked, so its answer is not remembered.)
+          // (A poll is shared with other waiters and may have been sent before this call asked: not remembered.)
           record = await this.shared.poll(this.scope, this.key, Math.min(waitMs, remaining));
           source = 'read';
           waitMs = Math.min(WAIT_MAX_POLL_MS, Math.ceil(waitMs * 1.5));
@@ -358,7 +358,7 @@ class KeyedCall {
       return toStatus(this.unavailable(err));
     }
     // Stored under our lease: a retry on this instance replays it from memory.
-    if (result === 'completed') this.shared.completed?.remember(leader.completedWith(response), this.claimSentAt);
+    if (result === 'completed' && this.claimSentAt) this.shared.completed?.remember(leader.completedWith(response), this.claimSentAt);
     if (result === 'released') observe(IdempotencyEvent.Released);
     if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
     if (result !== 'fenced') return undefined;
