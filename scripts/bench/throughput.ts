@@ -293,7 +293,7 @@ async function main(): Promise<void> {
       if (!found) throw new Error(`unknown scenario ${name}; choose from ${scenarios.map((s) => s.scenario).join(', ')}`);
       return found;
     });
-    // The two scenarios of each target ratio share a load generator and take turns in slices.
+    // The scenarios of each target ratio share a load generator and take turns in slices.
     const groups = [['noop'], ['create-plain', 'create-first'], ['get', 'replay', 'replay-db']]
       .map((names) => selected.filter((s) => names.includes(s.scenario)))
       .filter((g) => g.length > 0);

@@ -1,3 +1,4 @@
+import { scopedKey } from './idempotency-key.js';
 import { KeyState, type IdempotencyRecord } from './record.js';
 
 /** An entry takes about 2.6 KB with a 300-byte response, at most about 6.5 KB: 26 to 65 MB per process. */
@@ -80,7 +81,7 @@ export class CompletedOutcomes {
   /** The completed record of the key, while it is certainly still stored and unexpired. */
   get(scope: string, key: string): IdempotencyRecord | undefined {
     if (this.maxEntries === 0) return undefined;
-    const id = entryId(scope, key);
+    const id = scopedKey(scope, key);
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     if (this.alive(entry.sentAt, entry.lifeMs)) return entry.record;
@@ -99,7 +100,7 @@ export class CompletedOutcomes {
     if (!this.alive(sentAt, lifeMs)) return;
     const kept = detached(record);
     if (!kept) return;
-    const id = entryId(record.scope, record.key);
+    const id = scopedKey(record.scope, record.key);
     this.entries.delete(id); // re-inserted last: eviction order is age order
     this.entries.set(id, { record: kept, sentAt, lifeMs });
     if (this.entries.size > this.maxEntries) {
@@ -111,11 +112,6 @@ export class CompletedOutcomes {
   private alive(sentAt: Stamp, lifeMs: number): boolean {
     return this.clocks.mono() - sentAt.mono < lifeMs && this.clocks.wall() - sentAt.wall < lifeMs;
   }
-}
-
-/** Scope and key cannot contain NUL (keys are printable ASCII, scopes are merchant ids). */
-function entryId(scope: string, key: string): string {
-  return `${scope}\u0000${key}`;
 }
 
 /**

@@ -18,7 +18,7 @@ import { decide } from './decision.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
 import type { CompletedOutcomes, Stamp } from './completed-outcomes.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
-import { readIdempotencyKey } from './idempotency-key.js';
+import { readIdempotencyKey, scopedKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { readOnlyMethods } from './method-options.js';
 import { RawResponse, rawRequestOf } from './raw-response.js';
@@ -103,7 +103,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     observe: options.observe ?? (() => undefined),
     completed: options.completedOutcomes,
     poll(scope, key, afterMs) {
-      const id = `${scope}\u0000${key}`;
+      const id = scopedKey(scope, key);
       const pending = polls.get(id);
       if (pending) return pending;
       const p = delay(afterMs)
@@ -263,7 +263,7 @@ class KeyedCall {
     const startedAt = Date.now();
     let waitMs = WAIT_FIRST_POLL_MS;
     let waited = false;
-    // A completed outcome this process already read answers without the database.
+    // A completed outcome this process stored or read answers without the database.
     let record: IdempotencyRecord | undefined = completed?.get(this.scope, this.key);
     let source: 'memory' | 'claim' | 'read' = 'memory';
     for (;;) {

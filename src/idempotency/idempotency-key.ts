@@ -27,3 +27,8 @@ export function readIdempotencyKey(metadata: Metadata): string {
   if (value.includes(',')) throw invalid(`"${IDEMPOTENCY_KEY_HEADER}" must be sent exactly once and must not contain ","`);
   return value;
 }
+
+/** One string per (scope, key) for in-process maps: keys are printable ASCII and scopes merchant ids, so neither holds NUL. */
+export function scopedKey(scope: string, key: string): string {
+  return `${scope}\u0000${key}`;
+}
