@@ -24,8 +24,26 @@ export class ClaimedRecord {
     /** True when this attempt took over a row another attempt had started. */
     readonly resumed: boolean,
     private readonly leaseSeconds: number,
+    /**
+     * How long the downstream system (the payment provider) remembers an
+     * idempotency key. An attempt resuming a row older than this must look
+     * its side effect up before sending anything again (see `pastDownstreamWindow`).
+     */
+    private readonly downstreamWindowSeconds: number = Number.POSITIVE_INFINITY,
   ) {
     this.point = record.recoveryPoint;
+  }
+
+  /**
+   * True when this attempt resumes a row claimed longer ago than the
+   * downstream idempotency window (by the database clock, read with the row):
+   * re-sending with the same downstream key could then create a second side
+   * effect, so the handler must look the earlier one up first (by `downstreamKey`,
+   * which it also sends as a reference the downstream system can be searched by),
+   * and throw NeedsAttentionError when it cannot decide.
+   */
+  get pastDownstreamWindow(): boolean {
+    return this.resumed && this.record.dbNow.getTime() - this.record.createdAt.getTime() >= this.downstreamWindowSeconds * 1000;
   }
 
   get id(): string {
