@@ -31,6 +31,12 @@ export interface ServerOptions {
   listen: string;
   ttlSeconds: number;
   leaseSeconds: number;
+  /**
+   * How long the payment provider remembers an idempotency key (Stripe: about 24 h). A request
+   * whose outcome is still unknown after this long is looked up at the provider before anything
+   * is sent again (default DEFAULT_PROVIDER_WINDOW_SECONDS).
+   */
+  providerWindowSeconds?: number;
   inFlightWaitMs: number;
   /** Completed outcomes kept in memory for replays (default DEFAULT_REPLAY_CACHE_ENTRIES; 0 turns it off). */
   replayCacheEntries?: number;
@@ -43,6 +49,12 @@ export interface ServerOptions {
   /** Reaper pass interval; 0 disables it. */
   reaperIntervalMs?: number;
 }
+
+/**
+ * Stripe keeps an idempotency key for at least 24 hours; 20 h leaves a margin for clock
+ * differences and for the time a resumed request spends in flight.
+ */
+export const DEFAULT_PROVIDER_WINDOW_SECONDS = 20 * 3600;
 
 /** Rows per completer pass: each resumes one request against the provider, so keep passes short. */
 const COMPLETER_BATCH_SIZE = 20;
@@ -84,6 +96,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         scopeOf: merchantOf,
         ttlSeconds: o.ttlSeconds,
         leaseSeconds: o.leaseSeconds,
+        downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS,
         maxWaitMs: o.inFlightWaitMs,
         initialRecoveryPoint,
         completedOutcomes: new CompletedOutcomes(o.replayCacheEntries ?? DEFAULT_REPLAY_CACHE_ENTRIES),
@@ -103,7 +116,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let reaper: Reaper | undefined;
   if (!o.withoutIdempotency && (o.completerIntervalMs ?? 0) > 0) {
     completer = new BackgroundCompleter({
-      store, methods: resumableMethods(service), leaseSeconds: o.leaseSeconds, batchSize: COMPLETER_BATCH_SIZE,
+      store, methods: resumableMethods(service), leaseSeconds: o.leaseSeconds,
+      downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS, batchSize: COMPLETER_BATCH_SIZE,
       intervalMs: o.completerIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}),
     });
     completer.start();

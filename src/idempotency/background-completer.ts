@@ -20,6 +20,8 @@ export interface CompleterOptions {
   store: IdempotencyStore;
   methods: ResumableMethod[];
   leaseSeconds: number;
+  /** How long the downstream system remembers its idempotency keys (see ClaimedRecord.pastDownstreamWindow). */
+  downstreamWindowSeconds?: number;
   /** Rows resumed per pass; small so one pass never holds many leases. */
   batchSize: number;
   /** Mean pause between passes; each pause is jittered ±50% so instances do not poll in lockstep. */
@@ -56,7 +58,7 @@ export class BackgroundCompleter {
       const taken = await this.o.store.takeOver(row, this.o.leaseSeconds);
       if (!taken) continue; // another instance or a retrying client got it first
       observe(IdempotencyEvent.TakenOver);
-      const claim = new ClaimedRecord(this.o.store, taken, true, this.o.leaseSeconds);
+      const claim = new ClaimedRecord(this.o.store, taken, true, this.o.leaseSeconds, this.o.downstreamWindowSeconds);
       let outcome;
       try {
         const response = await method.resume(taken.scope, row.requestBody, claim);

@@ -74,11 +74,16 @@ export class ClaimedRecord {
     return `idem_${digest.slice(0, 40)}`;
   }
 
-  /** Moves the durable recovery point, committing `writes` atomically with it. */
-  async advance(point: RecoveryPoint, writes: GuardedWrite[] = []): Promise<void> {
-    const ok = await this.store.advance(this.fence, point, this.leaseSeconds, writes);
-    if (!ok) throw new LeaseLostError(`lease ${this.record.leaseVersion} on idempotency record ${this.record.id} was taken over`);
+  /**
+   * Moves the durable recovery point, committing `writes` atomically with it
+   * (each guarded by the lease); resolves with each write's result in order
+   * (rows for a SELECT). Throws LeaseLostError when another attempt took the row over.
+   */
+  async advance(point: RecoveryPoint, writes: GuardedWrite[] = []): Promise<unknown[]> {
+    const results = await this.store.advance(this.fence, point, this.leaseSeconds, writes);
+    if (!results) throw new LeaseLostError(`lease ${this.record.leaseVersion} on idempotency record ${this.record.id} was taken over`);
     this.point = point;
+    return results;
   }
 
   /** The row as it is once `response` has been stored under this claim (the same expiry, read with the claim). */

@@ -48,6 +48,8 @@ export interface IdempotencyOptions {
   scopeOf: (metadata: Metadata) => string | undefined;
   ttlSeconds: number;
   leaseSeconds: number;
+  /** How long the downstream system remembers its idempotency keys (see ClaimedRecord.pastDownstreamWindow). */
+  downstreamWindowSeconds?: number;
   /** Upper bound on how long a duplicate waits for the leader, whatever its deadline. */
   maxWaitMs: number;
   /** Recovery point a claim starts at, per method path (default `started`). */
@@ -282,7 +284,7 @@ class KeyedCall {
         this.expiresAt = claimed.record.expiresAt.toISOString();
         if (claimed.won) {
           observe(IdempotencyEvent.Claimed);
-          return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds);
+          return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds, options.downstreamWindowSeconds);
         }
         record = claimed.record;
       } else {
@@ -315,7 +317,7 @@ class KeyedCall {
           const taken = await store.takeOver(record, options.leaseSeconds);
           if (taken) {
             observe(IdempotencyEvent.TakenOver);
-            return new ClaimedRecord(store, taken, true, options.leaseSeconds);
+            return new ClaimedRecord(store, taken, true, options.leaseSeconds, options.downstreamWindowSeconds);
           }
           record = await store.read(this.scope, this.key);
           source = 'read';

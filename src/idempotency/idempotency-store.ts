@@ -37,8 +37,12 @@ export interface IdempotencyStore {
   read(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
   /** Takes over an in-progress row whose lease expired; undefined when someone else got it first. */
   takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined>;
-  /** Moves the row to `point` and runs `writes` in the same transaction; false when fenced out. */
-  advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<boolean>;
+  /**
+   * Moves the row to `point` and runs `writes` in the same transaction; undefined when fenced
+   * out, else each write's result in order (rows for a SELECT, so a snapshot read after an
+   * update in the same transaction comes back with it).
+   */
+  advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<unknown[] | undefined>;
   /** Stores the outcome and runs `writes` in the same transaction; false when fenced out. */
   complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean>;
   /** Deletes the row so a retry runs as new; false when fenced out. */

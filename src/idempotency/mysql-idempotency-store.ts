@@ -191,8 +191,8 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return taken.leaseVersion === record.leaseVersion + 1 ? taken : undefined;
   }
 
-  async advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<boolean> {
-    return this.fencedTransaction(
+  async advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<unknown[] | undefined> {
+    const results = await this.fencedTransaction(
       {
         sql: `UPDATE idempotency_keys SET recovery_point = ?, locked_until = NOW(6) + INTERVAL ? SECOND
                WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
@@ -200,10 +200,11 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       },
       writes,
     );
+    return results;
   }
 
   async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean> {
-    return this.fencedTransaction(
+    const results = await this.fencedTransaction(
       {
         sql: `UPDATE idempotency_keys SET state = 'completed', recovery_point = 'completed', locked_until = NULL,
                 response_code = ?, response_message = ?, response_body = ?, response_trailers = ?
@@ -219,6 +220,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       },
       writes,
     );
+    return results !== undefined;
   }
 
   /**
@@ -229,7 +231,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
    * matched, we hold the row's X lock until COMMIT, so nobody can take over
    * in between.
    */
-  private async fencedTransaction(update: { sql: string; values: unknown[] }, writes: GuardedWrite[]): Promise<boolean> {
+  private async fencedTransaction(update: { sql: string; values: unknown[] }, writes: GuardedWrite[]): Promise<unknown[] | undefined> {
     // ROW_COUNT() of the fencing UPDATE, kept in a session variable for every
     // guarded write of this transaction (cheaper than re-reading the row).
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
@@ -240,18 +242,19 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return retryingDeadlocks(async () => {
       if (statements.length === 0) {
         const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
-        return result.affectedRows === 1;
+        return result.affectedRows === 1 ? [] : undefined;
       }
-      return this.runBatch(sql, values);
+      const results = await this.runBatch(sql, values);
+      // [START, fencing UPDATE, SET, ...writes, COMMIT]: the writes' own results, in order.
+      return (results[1] as ResultSetHeader | undefined)?.affectedRows === 1 ? results.slice(3, 3 + statements.length) : undefined;
     });
   }
 
   /** One multi-statement transaction on one connection; rolled back there if a statement fails. */
-  private async runBatch(sql: string, values: unknown[]): Promise<boolean> {
+  private async runBatch(sql: string, values: unknown[]): Promise<unknown[]> {
     const conn = await this.pool.getConnection();
     try {
-      const results = await queryOn<ResultSetHeader[]>(conn, sql, values);
-      return results[1]?.affectedRows === 1;
+      return await queryOn<unknown[]>(conn, sql, values);
     } catch (err) {
       // The batch stopped at the failing statement, inside the transaction.
       await conn.query('ROLLBACK').catch(() => undefined);

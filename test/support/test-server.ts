@@ -30,6 +30,8 @@ export interface TestServerOptions {
   sim?: ProviderSimulator;
   leaseSeconds?: number;
   ttlSeconds?: number;
+  /** How long the provider is assumed to remember idempotency keys (the server's default when unset). */
+  providerWindowSeconds?: number;
   inFlightWaitMs?: number;
   providerTimeoutMs?: number;
   withoutIdempotency?: boolean;
@@ -54,6 +56,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     ttlSeconds: o.ttlSeconds ?? 86_400,
     leaseSeconds: o.leaseSeconds ?? 30,
     inFlightWaitMs: o.inFlightWaitMs ?? 10_000,
+    ...(o.providerWindowSeconds !== undefined ? { providerWindowSeconds: o.providerWindowSeconds } : {}),
     ...(o.withoutIdempotency ? { withoutIdempotency: true } : {}),
     ...(o.replayCacheEntries !== undefined ? { replayCacheEntries: o.replayCacheEntries } : {}),
     ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),
