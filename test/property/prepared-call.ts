@@ -4,11 +4,12 @@ import {
   CaptureChargeRequest,
   CreateChargeRequest,
   RefundChargeRequest,
+  ChargeStatus,
   type Charge,
 } from '../../src/gen/payments/v1/payments.js';
 import { expectCancel, expectCapture, expectCreate, expectRefund, type Expectation } from './expectations.js';
 import { createChargeRequest } from './generators/create-charge.js';
-import { resolveAmount, type RelativeAmount } from './generators/follow-ups.js';
+import { resolveAmount } from './generators/follow-ups.js';
 import { isValidKind, type KeySpec } from './generators/idempotency-key.js';
 import type { Step } from './generators/scenario.js';
 
@@ -68,18 +69,23 @@ function keyHeaders(spec: KeySpec, stepIndex: number, state: ScenarioState): { m
   }
 }
 
+/** Charge states each operation acts on (anything else is refused). */
+const ELIGIBLE: Record<Exclude<Step['rpc'], 'CreateCharge'>, readonly ChargeStatus[]> = {
+  CaptureCharge: [ChargeStatus.CHARGE_STATUS_REQUIRES_CAPTURE],
+  CancelCharge: [ChargeStatus.CHARGE_STATUS_REQUIRES_CAPTURE],
+  RefundCharge: [ChargeStatus.CHARGE_STATUS_SUCCEEDED, ChargeStatus.CHARGE_STATUS_PARTIALLY_REFUNDED],
+};
+
 function targetOf(step: Exclude<Step, { rpc: 'CreateCharge' }>, state: ScenarioState): { id: string; charge: Charge | undefined } {
   const t = step.target;
-  if (t.kind === 'created') {
-    const charge = state.charges[t.index % Math.max(1, state.charges.length)];
+  if (t.kind === 'created' || t.kind === 'eligible') {
+    const eligible = state.charges.filter((c) => ELIGIBLE[step.rpc].includes(c.status));
+    const pool = t.kind === 'eligible' && eligible.length > 0 ? eligible : state.charges;
+    const charge = pool[t.index % Math.max(1, pool.length)];
     return charge ? { id: charge.id, charge } : { id: 'ch_nothingcreatedyet', charge: undefined };
   }
   if (t.kind === 'otherMerchant') return { id: state.foreignChargeId ?? 'ch_noforeigncharge', charge: undefined };
   return { id: t.id, charge: state.charges.find((c) => c.id === t.id) };
-}
-
-function amountFor(a: RelativeAmount, base: number): string | undefined {
-  return resolveAmount(a, base);
 }
 
 export function prepare(step: Step, stepIndex: number, state: ScenarioState): PreparedCall {
@@ -89,7 +95,10 @@ export function prepare(step: Step, stepIndex: number, state: ScenarioState): Pr
     k.raw !== undefined
       ? { kind: 'http2', values: { authorization: auth, 'idempotency-key': k.raw } }
       : { kind: 'grpc', md: metadataOf({ authorization: [auth], ...k.md }) };
-  const keyExpectation: Expectation | undefined = !isValidKind(step.key) ? 'refuse' : step.key.kind === 'reuse' ? 'either' : undefined;
+  // HTTP/2 forbids a field value that starts or ends with whitespace (RFC 9113 8.2.1), so such a
+  // key never reaches the service: refusing it is as right as accepting it.
+  const padded = k.key !== undefined && k.key.trim() !== k.key;
+  const keyExpectation: Expectation | undefined = !isValidKind(step.key) ? 'refuse' : step.key.kind === 'reuse' || padded ? 'either' : undefined;
   const common = { rpc: step.rpc, path: `${SERVICE}/${step.rpc}`, headers, key: k.key, keyKind: step.key.kind };
 
   if (step.rpc === 'CreateCharge') {
@@ -100,13 +109,13 @@ export function prepare(step: Step, stepIndex: number, state: ScenarioState): Pr
   const { id, charge } = targetOf(step, state);
   switch (step.rpc) {
     case 'CaptureCharge': {
-      const amount = amountFor(step.amount, Number(charge?.amount ?? 1000));
+      const amount = resolveAmount(step.amount, Number(charge?.amount ?? 1000));
       const body = CaptureChargeRequest.encode({ chargeId: id, ...(amount !== undefined ? { amount } : {}) }).finish();
       return { ...common, body, expectation: keyExpectation ?? expectCapture(charge, amount), target: charge, amount, create: undefined };
     }
     case 'RefundCharge': {
       const base = charge ? Number(charge.amountCaptured) - Number(charge.amountRefunded) : 1000;
-      const amount = amountFor(step.amount, base);
+      const amount = resolveAmount(step.amount, base);
       const body = RefundChargeRequest.encode({ chargeId: id, reason: step.reason, ...(amount !== undefined ? { amount } : {}) }).finish();
       return { ...common, body, expectation: keyExpectation ?? expectRefund(charge, amount, step.reason), target: charge, amount, create: undefined };
     }

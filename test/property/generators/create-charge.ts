@@ -64,21 +64,33 @@ export class MetadataSpec {
   }
 }
 
-/** Entry counts at and around the limit, or any count up to just over it. */
-const entryCountArb = fc.oneof(
-  { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 4 },
-  { arbitrary: fc.constantFrom(LIMITS.metadataEntries - 1, LIMITS.metadataEntries, LIMITS.metadataEntries + 1), weight: 1 },
-  { arbitrary: fc.integer({ min: 0, max: LIMITS.metadataEntries + 5 }), weight: 1 },
-);
+const metadataKeyArb = fc.oneof({ arbitrary: shortText.filter((t) => t.count > 0), weight: 3 }, { arbitrary: textNear(LIMITS.metadataKey), weight: 1 });
+const extraEntriesArb = fc.array(fc.tuple(shortText, shortText), { maxLength: 2 });
 
-export const metadataArb: fc.Arbitrary<MetadataSpec> = fc
+/** A few entries of any texts: the common case. */
+const smallMetadataArb: fc.Arbitrary<MetadataSpec> = fc
   .record({
-    count: entryCountArb,
-    key: fc.oneof({ arbitrary: shortText.filter((t) => t.count > 0), weight: 3 }, { arbitrary: textNear(LIMITS.metadataKey), weight: 1 }),
+    count: fc.integer({ min: 0, max: 3 }),
+    key: metadataKeyArb,
     value: fc.oneof({ arbitrary: shortText, weight: 3 }, { arbitrary: textNear(LIMITS.metadataValue), weight: 1 }),
-    extra: fc.array(fc.tuple(shortText, shortText), { maxLength: 2 }),
+    extra: extraEntriesArb,
   })
   .map((m) => new MetadataSpec(m.count, m.key, m.value, m.extra));
+
+/** Many entries (around and over the entry limit) with values at or over their limit: the largest requests validation may let through. */
+const largeMetadataArb: fc.Arbitrary<MetadataSpec> = fc
+  .record({
+    count: fc.oneof(
+      fc.constantFrom(LIMITS.metadataEntries - 1, LIMITS.metadataEntries, LIMITS.metadataEntries + 1),
+      fc.integer({ min: 0, max: LIMITS.metadataEntries + 5 }),
+    ),
+    key: metadataKeyArb,
+    value: textNear(LIMITS.metadataValue),
+    extra: extraEntriesArb,
+  })
+  .map((m) => new MetadataSpec(m.count, m.key, m.value, m.extra));
+
+export const metadataArb: fc.Arbitrary<MetadataSpec> = fc.oneof({ arbitrary: smallMetadataArb, weight: 3 }, { arbitrary: largeMetadataArb, weight: 1 });
 
 /** A CreateCharge request as generated: texts stay patterns so a counterexample prints short. */
 export interface CreateChargeSpec {

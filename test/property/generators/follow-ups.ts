@@ -7,6 +7,8 @@ import { shortText } from './text.js';
 export type TargetSpec =
   /** A charge created earlier in the same scenario (index modulo how many there are). */
   | { kind: 'created'; index: number }
+  /** As `created`, among the charges whose state allows the operation when there are any. */
+  | { kind: 'eligible'; index: number }
   /** A charge of another merchant (created in an earlier scenario). */
   | { kind: 'otherMerchant' }
   | { kind: 'id'; id: string };
@@ -43,7 +45,8 @@ export const chargeIdArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 export const targetArb: fc.Arbitrary<TargetSpec> = fc.oneof(
-  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'created', index })), weight: 8 },
+  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'eligible', index })), weight: 6 },
+  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'created', index })), weight: 2 },
   { arbitrary: fc.constant<TargetSpec>({ kind: 'otherMerchant' }), weight: 1 },
   { arbitrary: chargeIdArb.map((id): TargetSpec => ({ kind: 'id', id })), weight: 1 },
 );

@@ -101,10 +101,14 @@ export const anyChar: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), weight: 1 },
 );
 
-/** A pattern of one repeated character (the worst case for a width), or a short mix of widths. */
+/** One character of a single UTF-8 width or JSON-escaped width (controls), repeated: the worst case for a byte limit. */
+const widestChar: fc.Arbitrary<string> = fc.constantFrom('twoByte', 'threeByte', 'fourByte', 'control', 'nul').chain((cls) => charOfClass(cls as keyof typeof CHAR_CLASSES));
+
+/** A pattern of one repeated character, most often a wide one, or a short mix of widths. */
 export const textPattern: fc.Arbitrary<string[]> = fc.oneof(
-  anyChar.map((ch) => [ch]),
-  fc.array(anyChar, { minLength: 2, maxLength: 4 }),
+  { arbitrary: widestChar.map((ch) => [ch]), weight: 2 },
+  { arbitrary: anyChar.map((ch) => [ch]), weight: 1 },
+  { arbitrary: fc.array(anyChar, { minLength: 2, maxLength: 4 }), weight: 2 },
 );
 
 /** Text at or just over the limit in some unit, or of any length up to just over it (empty included). */
