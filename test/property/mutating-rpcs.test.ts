@@ -1,16 +1,14 @@
 import fc from 'fast-check';
-import { RawPaymentClient } from '../support/raw-payment-client.js';
-import { startTestServer } from '../support/test-server.js';
 import { scenarioArb } from './generators/scenario.js';
+import { startPropertyEnv, stopPropertyEnv } from './property-env.js';
 import { runScenario, type PropertyEnv } from './scenario-runner.js';
-import { newTally } from './verdict.js';
 
 /**
- * Scenarios (fast-check runs) when PROPERTY_RUNS is unset: about 4.5 generated requests each,
+ * Scenarios (fast-check runs) when PROPERTY_RUNS is unset: about 4.8 generated requests each,
  * sized so this file stays well under a minute on two cores in CI. The full profile
  * (docs/property-tests.md) sets PROPERTY_RUNS=2500 for more than 10,000 requests.
  */
-const DEFAULT_RUNS = 120;
+const DEFAULT_RUNS = 400;
 /** Generous wall-clock budget per scenario for mocha's timeout; scenarios take tens of milliseconds. */
 const SCENARIO_BUDGET_MS = 1_000;
 /** Room for fast-check to shrink a counterexample and print it before mocha gives up. */
@@ -37,23 +35,11 @@ describe('property: every mutating request is refused with nothing done, or done
   let env: PropertyEnv | undefined;
 
   before(async () => {
-    const primary = await startTestServer();
-    const secondary = await startTestServer({ sim: primary.sim, replayCacheEntries: 0 });
-    env = {
-      primary,
-      secondary,
-      raw: { primary: new RawPaymentClient(primary.port), secondary: new RawPaymentClient(secondary.port) },
-      tally: newTally(),
-      lastChargeId: undefined,
-    };
+    env = await startPropertyEnv();
   });
 
   after(async () => {
-    if (!env) return;
-    env.raw.primary.close();
-    env.raw.secondary.close();
-    await env.secondary.close();
-    await env.primary.close();
+    await stopPropertyEnv(env);
   });
 
   it('holds for generated sequences of CreateCharge, CaptureCharge, RefundCharge and CancelCharge by fresh merchants', async () => {

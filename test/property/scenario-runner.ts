@@ -9,8 +9,6 @@ import { keyRow, keyRowCount, paymentIntentState, providerCounts } from './obser
 import { prepare, type PreparedCall, type ScenarioState } from './prepared-call.js';
 import { checkAnswer, type Observation, type Tally } from './verdict.js';
 
-/** Bounds a hung call so the property reports it (with its counterexample) instead of mocha's timeout; calls take milliseconds. */
-const CALL_DEADLINE_MS = 20_000;
 
 /** Two servers on one database and one provider simulator: the second keeps no replays in memory, so its replays come from the database. */
 export interface PropertyEnv {
@@ -20,6 +18,8 @@ export interface PropertyEnv {
   tally: Tally;
   /** The last charge of the previous scenario (another merchant's). */
   lastChargeId: string | undefined;
+  /** Deadline of every call: a call that never ends is reported as DEADLINE_EXCEEDED, with its counterexample. */
+  callDeadlineMs: number;
 }
 
 /** What a client observes, reduced to what must be identical on a retry. */
@@ -50,10 +50,10 @@ async function withoutGrpcLogs<T>(run: () => Promise<T>): Promise<T> {
 async function send(env: PropertyEnv, call: PreparedCall, server: 'primary' | 'secondary'): Promise<Answer> {
   if (call.headers.kind === 'http2') {
     const { values } = call.headers;
-    const a = await withoutGrpcLogs(() => http2Unary(env[server].port, call.path, call.body, values, CALL_DEADLINE_MS));
+    const a = await withoutGrpcLogs(() => http2Unary(env[server].port, call.path, call.body, values, env.callDeadlineMs));
     return { code: a.code, details: a.details, bytes: undefined, statusDetails: undefined, replayed: false };
   }
-  const a = await env.raw[server].call(call.path, call.body, call.headers.md, CALL_DEADLINE_MS);
+  const a = await env.raw[server].call(call.path, call.body, call.headers.md, env.callDeadlineMs);
   const details = a.trailers.get('grpc-status-details-bin')[0];
   return {
     code: a.code,

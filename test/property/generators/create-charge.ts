@@ -38,7 +38,7 @@ export const paymentMethodArb: fc.Arbitrary<string> = fc.oneof(
 
 /** Known values, and numbers the enum does not define (negative ones included: int32 on the wire). */
 export const captureMethodArb: fc.Arbitrary<number> = fc.oneof(
-  { arbitrary: fc.constantFrom(CaptureMethod.CAPTURE_METHOD_UNSPECIFIED, CaptureMethod.CAPTURE_METHOD_AUTOMATIC, CaptureMethod.CAPTURE_METHOD_MANUAL), weight: 8 },
+  { arbitrary: fc.constantFrom(CaptureMethod.CAPTURE_METHOD_UNSPECIFIED, CaptureMethod.CAPTURE_METHOD_AUTOMATIC, CaptureMethod.CAPTURE_METHOD_MANUAL, CaptureMethod.CAPTURE_METHOD_MANUAL), weight: 8 },
   { arbitrary: fc.oneof(fc.constantFrom(-1, 3, 2 ** 31 - 1, -(2 ** 31)), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), weight: 1 },
 );
 
@@ -120,7 +120,7 @@ export const createChargeArb: fc.Arbitrary<CreateChargeSpec> = fc.record({
 export const plainCreateChargeArb: fc.Arbitrary<CreateChargeSpec> = fc.record({
   amount: fc.integer({ min: 1, max: 100_000 }).map(String),
   currency: fc.constantFrom('usd', 'eur', 'jpy'),
-  paymentMethod: fc.constantFrom('pm_card_visa', 'pm_card_mastercard', 'pm_card_chargeDeclined'),
+  paymentMethod: fc.constantFrom('pm_card_visa', 'pm_card_visa', 'pm_card_mastercard', 'pm_card_amex', 'pm_card_chargeDeclined'),
   customerId: fc.constantFrom('', 'cus_1', 'customer-42').map((s) => new Text([...s], s.length)),
   description: fc.constantFrom('', 'order 17').map((s) => new Text([...s], s.length)),
   metadata: fc.integer({ min: 0, max: 3 }).map((n) => new MetadataSpec(n, new Text(['k'], 3), new Text(['v'], 5), [])),

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { RefundReason } from '../../../src/gen/payments/v1/payments.js';
 import { amountArb } from './create-charge.js';
-import { shortText } from './text.js';
+import { shortText, Text, textPattern } from './text.js';
 
 /** Which charge a capture, refund or cancel names. */
 export type TargetSpec =
@@ -37,16 +37,17 @@ export function resolveAmount(a: RelativeAmount, base: number): string | undefin
   }
 }
 
-/** Well-formed ids nobody has, malformed ones, and arbitrary text. */
+/** Well-formed ids nobody has, malformed ones, long ones of any characters (which error messages may quote), and arbitrary text. */
 export const chargeIdArb: fc.Arbitrary<string> = fc.oneof(
   fc.stringMatching(/^ch_[A-Za-z0-9_-]{1,37}$/),
   fc.constantFrom('', ' ', 'ch_', 'pi_123', `ch_${'a'.repeat(38)}`, 'ch_../x', 'CH_abc'),
+  fc.tuple(textPattern, fc.integer({ min: 0, max: 64 })).map(([pattern, count]) => `ch_${new Text(pattern, count).value}`),
   shortText.map((t) => t.value),
 );
 
 export const targetArb: fc.Arbitrary<TargetSpec> = fc.oneof(
-  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'eligible', index })), weight: 6 },
-  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'created', index })), weight: 2 },
+  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'eligible', index })), weight: 8 },
+  { arbitrary: fc.nat({ max: 7 }).map((index): TargetSpec => ({ kind: 'created', index })), weight: 1 },
   { arbitrary: fc.constant<TargetSpec>({ kind: 'otherMerchant' }), weight: 1 },
   { arbitrary: chargeIdArb.map((id): TargetSpec => ({ kind: 'id', id })), weight: 1 },
 );

@@ -13,7 +13,7 @@ export type Step =
 export const createStepArb: fc.Arbitrary<Step> = fc.record({
   rpc: fc.constant('CreateCharge' as const),
   key: keyArb,
-  create: fc.oneof(createChargeArb, plainCreateChargeArb),
+  create: fc.oneof({ arbitrary: createChargeArb, weight: 3 }, { arbitrary: plainCreateChargeArb, weight: 2 }),
 });
 
 export const followUpStepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -23,11 +23,10 @@ export const followUpStepArb: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /**
- * A scenario: requests run one after another by one fresh merchant. Captures, refunds and cancels
- * mostly name charges created earlier in the same scenario. A plain array, so shrinking can drop
- * any step, the first one included.
+ * A scenario: requests run one after another by one fresh merchant, in batches of a create
+ * followed by up to three captures, refunds or cancels that mostly name charges of the same
+ * scenario. Shrinking drops whole batches or single follow-ups.
  */
-export const scenarioArb: fc.Arbitrary<Step[]> = fc.array(fc.oneof({ arbitrary: createStepArb, weight: 2 }, { arbitrary: followUpStepArb, weight: 3 }), {
-  minLength: 1,
-  maxLength: 8,
-});
+export const scenarioArb: fc.Arbitrary<Step[]> = fc
+  .array(fc.tuple(createStepArb, fc.array(followUpStepArb, { maxLength: 3 })), { minLength: 1, maxLength: 3 })
+  .map((batches) => batches.flatMap(([create, followUps]) => [create, ...followUps]));
