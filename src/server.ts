@@ -20,6 +20,7 @@ import { MerchantStore } from './merchants/merchant-store.js';
 import { ChargeRepository } from './payments/charge-repository.js';
 import { paymentHandlers } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
+import { validateRequest } from './payments/request-validation.js';
 import type { ProviderClient } from './provider/provider-client.js';
 
 export const DESCRIPTOR_SET_PATH = path.join(__dirname, 'gen', 'payments.binpb');
@@ -99,6 +100,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS,
         maxWaitMs: o.inFlightWaitMs,
         initialRecoveryPoint,
+        validate: validateRequest,
         completedOutcomes: new CompletedOutcomes(o.replayCacheEntries ?? DEFAULT_REPLAY_CACHE_ENTRIES),
         log: o.log,
         ...(observe ? { observe } : {}),
@@ -116,8 +118,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let reaper: Reaper | undefined;
   if (!o.withoutIdempotency && (o.completerIntervalMs ?? 0) > 0) {
     completer = new BackgroundCompleter({
-      store, methods: resumableMethods(service), leaseSeconds: o.leaseSeconds,
-      downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS, batchSize: COMPLETER_BATCH_SIZE,
+      store, methods: resumableMethods(service),
+      terms: { leaseSeconds: o.leaseSeconds, ttlSeconds: o.ttlSeconds, downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS }, batchSize: COMPLETER_BATCH_SIZE,
       intervalMs: o.completerIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}),
     });
     completer.start();

@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
 import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
-import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
   KeyState,
   parseKeyState,
@@ -15,6 +15,22 @@ import {
 } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
+/** `attention_reason` is VARCHAR(64). */
+const MAX_ATTENTION_REASON_LENGTH = 64;
+/**
+ * A stored status message is ours (validation and refusal texts, at most a few hundred
+ * characters); the cap only guarantees that no message, whatever it quotes, can make an
+ * outcome unstorable in `response_message` (TEXT, 65,535 bytes: 4,000 code points of 4 bytes
+ * and the marker fit).
+ */
+export const MAX_STORED_MESSAGE_CODE_POINTS = 4_000;
+
+/** Cuts a status message to MAX_STORED_MESSAGE_CODE_POINTS without splitting a character. */
+export function fitStatusMessage(message: string): string {
+  if (message.length <= MAX_STORED_MESSAGE_CODE_POINTS) return message;
+  const points = Array.from(message);
+  return points.length <= MAX_STORED_MESSAGE_CODE_POINTS ? message : `${points.slice(0, MAX_STORED_MESSAGE_CODE_POINTS - 1).join('')}…`;
+}
 
 /**
  * Every column a decision needs. The request body comes along (tens of
@@ -22,7 +38,7 @@ const ER_DUP_ENTRY = 1062;
  * and the completer resumes a row from it.
  */
 const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
-  recovery_point, locked_until, lease_version, response_code, response_message, response_body,
+  recovery_point, attention_reason, locked_until, lease_version, response_code, response_message, response_body,
   response_trailers, created_at, expires_at, NOW(6) AS db_now`;
 
 interface Row extends RowDataPacket {
@@ -35,6 +51,7 @@ interface Row extends RowDataPacket {
   request_body?: Buffer | null;
   state: string;
   recovery_point: string;
+  attention_reason: string | null;
   locked_until: Date | null;
   lease_version: number;
   response_code: number | null;
@@ -58,6 +75,7 @@ function toRecord(row: Row): IdempotencyRecord {
     requestBody: row.request_body ?? null,
     state,
     recoveryPoint: parseRecoveryPoint(row.recovery_point),
+    attentionReason: row.attention_reason ?? null,
     lockedUntil: row.locked_until,
     leaseVersion: Number(row.lease_version),
     response:
@@ -200,27 +218,37 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       },
       writes,
     );
-    return results;
+    return results?.writes;
   }
 
-  async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean> {
+  async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[], ttlSeconds: number): Promise<Completion | undefined> {
     const results = await this.fencedTransaction(
       {
+        // The key's expiry counts from its completion: an outcome that took longer than the TTL
+        // to settle (a provider outage) must still be replayed for a whole TTL, never found
+        // expired by the retry that comes right after it.
         sql: `UPDATE idempotency_keys SET state = 'completed', recovery_point = 'completed', locked_until = NULL,
-                response_code = ?, response_message = ?, response_body = ?, response_trailers = ?
+                response_code = ?, response_message = ?, response_body = ?, response_trailers = ?,
+                expires_at = GREATEST(expires_at, NOW(6) + INTERVAL ? SECOND)
                WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
         values: [
           response.code,
-          response.message,
+          fitStatusMessage(response.message),
           response.body,
           response.trailers.length > 0 ? Buffer.from(JSON.stringify(response.trailers)) : null,
+          ttlSeconds,
           fence.id,
           fence.leaseVersion,
         ],
       },
       writes,
+      // Read in the same transaction: the expiry this completion set, for the caller's headers and memory.
+      { sql: 'SELECT expires_at, NOW(6) AS db_now FROM idempotency_keys WHERE id = ?', values: [fence.id] },
     );
-    return results !== undefined;
+    if (!results) return undefined;
+    const row = (results.readBack as Array<{ expires_at: Date; db_now: Date }> | undefined)?.[0];
+    if (!row) throw new Error('a completed idempotency row could not be read back');
+    return { expiresAt: row.expires_at, dbNow: row.db_now };
   }
 
   /**
@@ -229,24 +257,31 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
    * COMMIT, all in one round trip. If the UPDATE matched nothing we do not
    * hold the lease, the guard is false, and the writes change nothing; if it
    * matched, we hold the row's X lock until COMMIT, so nobody can take over
-   * in between.
+   * in between. Resolves undefined when fenced out, else the writes' results
+   * and the optional read-back's rows (read before COMMIT, under that lock).
    */
-  private async fencedTransaction(update: { sql: string; values: unknown[] }, writes: GuardedWrite[]): Promise<unknown[] | undefined> {
+  private async fencedTransaction(
+    update: { sql: string; values: unknown[] },
+    writes: GuardedWrite[],
+    readBack?: { sql: string; values: unknown[] },
+  ): Promise<{ writes: unknown[]; readBack: unknown } | undefined> {
     // ROW_COUNT() of the fencing UPDATE, kept in a session variable for every
     // guarded write of this transaction (cheaper than re-reading the row).
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
-    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
-    const values = [...update.values, ...statements.flatMap((s) => s.values)];
+    const tail = readBack ? [readBack] : [];
+    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), ...tail.map((s) => s.sql), 'COMMIT'].join(';\n');
+    const values = [...update.values, ...statements.flatMap((s) => s.values), ...tail.flatMap((s) => s.values)];
     // A deadlock victim was rolled back whole; the fence still decides when it runs again (if
     // another attempt took the row over meanwhile, nothing is written).
     return retryingDeadlocks(async () => {
-      if (statements.length === 0) {
+      if (statements.length === 0 && !readBack) {
         const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
-        return result.affectedRows === 1 ? [] : undefined;
+        return result.affectedRows === 1 ? { writes: [], readBack: undefined } : undefined;
       }
       const results = await this.runBatch(sql, values);
-      // [START, fencing UPDATE, SET, ...writes, COMMIT]: the writes' own results, in order.
-      return (results[1] as ResultSetHeader | undefined)?.affectedRows === 1 ? results.slice(3, 3 + statements.length) : undefined;
+      // [START, fencing UPDATE, SET, ...writes, readBack?, COMMIT]
+      if ((results[1] as ResultSetHeader | undefined)?.affectedRows !== 1) return undefined;
+      return { writes: results.slice(3, 3 + statements.length), readBack: readBack ? results[3 + statements.length] : undefined };
     });
   }
 
@@ -272,6 +307,15 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return result.affectedRows === 1;
   }
 
+  async park(fence: Fence, reason: string): Promise<boolean> {
+    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
+      `UPDATE idempotency_keys SET state = 'needs_attention', attention_reason = ?, locked_until = NULL
+        WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
+      [reason.slice(0, MAX_ATTENTION_REASON_LENGTH), fence.id, fence.leaseVersion],
+    ));
+    return result.affectedRows === 1;
+  }
+
   async abandon(fence: Fence): Promise<boolean> {
     const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
       "UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
@@ -284,12 +328,15 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     await retryingDeadlocks(() => this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]));
   }
 
-  async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
+  async findAbandoned(limit: number, methods: string[]): Promise<IdempotencyRecord[]> {
+    if (methods.length === 0) return [];
+    // Only rows this build can resume: a row it cannot (no stored request, or a method of
+    // another version during a rolling deploy) must never fill the batch and starve the rest.
     const [rows] = await this.pool.query<Row[]>(
       `SELECT ${COLUMNS} FROM idempotency_keys
-        WHERE state = 'in_progress' AND locked_until <= NOW(6)
+        WHERE state = 'in_progress' AND locked_until <= NOW(6) AND request_body IS NOT NULL AND method IN (?)
         ORDER BY locked_until LIMIT ?`,
-      [limit],
+      [methods, limit],
     );
     return rows.map(toRecord);
   }
