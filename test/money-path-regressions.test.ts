@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
@@ -13,6 +15,22 @@ import { rawHttp2Messages } from './support/raw-http2.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
+const REPO_ROOT = path.resolve(__dirname, '..');
+/** tsx start-up plus a migration check and one statement; far below this even on a cold CI box. */
+const CLI_TIMEOUT_MS = 30_000;
+
+/** Runs the operator command `npm run -s keys -- ...` against the given database. */
+function keysCli(args: string[], mysqlUrl: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'scripts', 'keys.ts'), ...args], {
+      cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env: { ...process.env, MYSQL_URL: mysqlUrl },
+    }, (error, stdout, stderr) => {
+      if (error === null) resolve({ code: 0, stdout, stderr });
+      else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+      else reject(new Error(`keys command did not finish: ${error.message}`, { cause: error }));
+    });
+  });
+}
 const create = PaymentServiceClient.prototype.createCharge;
 
 function chargeRequest(order: string, overrides: Partial<CreateChargeRequest> = {}): CreateChargeRequest {
@@ -186,5 +204,37 @@ describe('outcomes the database refuses to store (needs_attention)', function ()
       expect(line).to.not.match(/INSERT INTO|UPDATE idempotency_keys|SELECT /);
       expect(line).to.not.include(key);
     }
+  });
+
+  it('lists parked keys for the operator, who resumes one after fixing its cause and releases another', async () => {
+    const order = `operator-${randomUUID()}`;
+    const [resumeKey, releaseKey] = [randomUUID(), randomUUID()];
+    const request = chargeRequest(order, { paymentMethod: 'pm_card_chargeDeclined' });
+    for (const key of [resumeKey, releaseKey]) {
+      expect(reason((await callUnary(t.client, create, request, t.md(key))).error)).to.equal('IDEMPOTENCY_KEY_NEEDS_ATTENTION');
+    }
+    const listed = await keysCli(['attention'], privateDb.db.url);
+    expect(listed.code).to.equal(0);
+    const parked = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const toResume = parked.find((p) => p['idempotency_key'] === resumeKey);
+    const toRelease = parked.find((p) => p['idempotency_key'] === releaseKey);
+    expect(toResume).to.include({ reason: 'outcome_not_storable', method: CREATE, merchant_id: t.merchantId });
+    expect(toRelease).to.not.equal(undefined);
+
+    // The operator widens the column again, then hands the key back: the completer resumes it
+    // with the same provider key, so the provider answers from its memory and nothing is charged twice.
+    await privateDb.pool.query("ALTER TABLE charges MODIFY failure_message VARCHAR(500) NOT NULL DEFAULT ''");
+    expect((await keysCli(['retry', '--id', toResume!['id']!], privateDb.db.url)).code).to.equal(0);
+    expect((await keysCli(['retry', '--id', toResume!['id']!], privateDb.db.url)).code).to.equal(1); // no longer parked
+    await t.running.completer!.runOnce();
+    expect((await keyRow(t.pool, t.merchantId, resumeKey))?.['state']).to.equal('completed');
+    const replay = await callUnary(t.client, create, request, t.md(resumeKey));
+    expect(replay.error).to.equal(undefined);
+    expect(replay.response?.status).to.not.equal(undefined);
+    expect(replay.headers.get('idempotent-replayed')).to.deep.equal(['true']);
+
+    expect((await keysCli(['release', '--id', toRelease!['id']!], privateDb.db.url)).code).to.equal(0);
+    expect(await keyRow(t.pool, t.merchantId, releaseKey)).to.equal(undefined);
+    expect((await keysCli(['retry'], privateDb.db.url)).code).to.equal(2);
   });
 });
