@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
@@ -39,7 +40,7 @@ export function fitStatusMessage(message: string): string {
  */
 const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
   recovery_point, attention_reason, locked_until, lease_version, response_code, response_message, response_body,
-  response_trailers, created_at, expires_at, NOW(6) AS db_now`;
+  response_trailers, created_at, expires_at, claim_token, NOW(6) AS db_now`;
 
 interface Row extends RowDataPacket {
   id: string;
@@ -60,6 +61,7 @@ interface Row extends RowDataPacket {
   response_trailers: Buffer | null;
   created_at: Date;
   expires_at: Date;
+  claim_token: Buffer | null;
   db_now: Date;
 }
 
@@ -97,16 +99,23 @@ function toRecord(row: Row): IdempotencyRecord {
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
 
-/** MariaDB from 10.5 returns the inserted row from the INSERT itself; MySQL 8 needs a read-back SELECT. */
-export function supportsInsertReturning(version: string): boolean {
+/**
+ * MariaDB from 10.5 returns the inserted row from the INSERT itself; MySQL 8 needs a read-back
+ * SELECT, and so does a Galera cluster: there an `INSERT ... RETURNING` that a certification
+ * conflict makes the server run again can hand back the rolled-back run's row, or no answer.
+ */
+export function supportsInsertReturning(version: string, galera = false): boolean {
   const m = /^(\d+)\.(\d+)\.\d+.*mariadb/i.exec(version);
-  return m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 5));
+  return !galera && m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 5));
 }
 
 export interface MysqlIdempotencyStoreOptions {
-  /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+); by default detected from the server's version. */
+  /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+, not Galera); by default detected from the server. */
   insertReturning?: boolean;
 }
+
+/** Bytes of a claim token: 128 random bits, never equal for two claims. */
+const CLAIM_TOKEN_BYTES = 16;
 
 /**
  * MySQL/MariaDB implementation. Every statement is written so that the
@@ -132,16 +141,21 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     this.claimSql ??= (async () => {
       let returning = this.options.insertReturning;
       if (returning === undefined) {
-        const rows = await query<Array<RowDataPacket & { version: string }>>(this.pool, 'SELECT VERSION() AS version', []);
-        returning = supportsInsertReturning(String(rows[0]?.version ?? ''));
+        const [version, wsrep] = await Promise.all([
+          query<Array<RowDataPacket & { version: string }>>(this.pool, 'SELECT VERSION() AS version', []),
+          query<Array<RowDataPacket & { Value: string }>>(this.pool, "SHOW VARIABLES LIKE 'wsrep_on'", []),
+        ]);
+        returning = supportsInsertReturning(String(version[0]?.version ?? ''), String(wsrep[0]?.Value ?? '').toUpperCase() === 'ON');
       }
       const insert = `INSERT INTO idempotency_keys
           (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
-           locked_until, lease_version, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND)`;
+           locked_until, lease_version, claim_token, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, ?, NOW(6) + INTERVAL ? SECOND)`;
+      // The read-back goes by key, not by LAST_INSERT_ID(): the row that committed for this key
+      // is the one that decides, and the token says whether it is ours.
       return returning
         ? { sql: `${insert} RETURNING ${COLUMNS}`, returning }
-        : { sql: `${insert};\n SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`, returning };
+        : { sql: `${insert};\n SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`, returning };
     })().catch((err: unknown) => {
       this.claimSql = undefined; // the version query failed (database down): ask again next time
       throw err;
@@ -166,9 +180,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // decides every race: if the key exists, the INSERT fails with 1062, the
     // batch stops, and we read the row that holds the key.
     const { sql, returning } = await this.claimStatement();
+    const token = randomBytes(CLAIM_TOKEN_BYTES);
     const values = [
       input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
-      input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
+      input.recoveryPoint, input.leaseSeconds, token, input.ttlSeconds, ...(returning ? [] : [input.scope, input.key]),
     ];
     // A deadlock victim claims again (retryingDeadlocks); a key released between our failed
     // INSERT and the read is claimed again here, a bounded number of times.
@@ -176,8 +191,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       try {
         const result = await retryingDeadlocks(() => query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values));
         const row = returning ? (result as Row[])[0] : (result as [ResultSetHeader, Row[]])[1][0];
-        if (!row) throw new Error('a claimed idempotency row could not be read back');
-        return { won: true, record: toRecord(row) };
+        // No row for the key right after our INSERT succeeded: it was released meanwhile; claim again.
+        if (!row) continue;
+        // Won only if the committed row is the one this claim wrote (see migration 005).
+        return { won: row.claim_token !== null && token.equals(row.claim_token), record: toRecord(row) };
       } catch (err) {
         if (errno(err) !== ER_DUP_ENTRY) throw err;
         // The key is taken (a retry, or a concurrent INSERT that committed first): read its row.
