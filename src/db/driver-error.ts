@@ -5,6 +5,7 @@
  *   and `sql`, which quote the statement and its values (customer data, key hashes);
  * - socket errors: Node's `code` ('ECONNREFUSED'), a negative `errno`, `syscall`, plus `fatal`;
  * - protocol errors: `code` ('PROTOCOL_CONNECTION_LOST'), `fatal`;
+ * - a statement's client-side timeout: `code` 'PROTOCOL_SEQUENCE_TIMEOUT' only;
  * - a command on a connection that already died: no code, `fatal: true`.
  */
 export interface DriverError extends Error {
@@ -17,9 +18,15 @@ export interface DriverError extends Error {
 /** How far to follow `cause` (and AggregateError's `errors`) before giving up: wrappers are shallow. */
 const MAX_CAUSE_DEPTH = 5;
 
+/**
+ * Recognised by what only the driver sets: `sqlState` (server errors), `fatal` (every failure
+ * of the connection, socket errors included) or its own `PROTOCOL_` codes (a statement's
+ * timeout carries nothing else). A socket error from elsewhere (the provider's HTTP client)
+ * has Node's `code` too, but none of these, so it is never taken for a database error.
+ */
 function looksLikeDriverError(err: Error): err is DriverError {
   const e = err as DriverError;
-  return typeof e.sqlState === 'string' || typeof e.fatal === 'boolean' || (typeof e.code === 'string' && typeof e.errno === 'number');
+  return typeof e.sqlState === 'string' || typeof e.fatal === 'boolean' || (typeof e.code === 'string' && e.code.startsWith('PROTOCOL_'));
 }
 
 /**
