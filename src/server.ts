@@ -157,9 +157,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     completer,
     reaper,
     shutdown: async (graceMs) => {
-      await Promise.all([completer?.stop(), reaper?.stop(), readiness.stop()]);
+      // Stop the probe first (synchronously: a probe still running can no longer publish
+      // SERVING), and tell load balancers before waiting for the background tasks.
+      const stopping = readiness.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(PAYMENT_SERVICE_NAME, 'NOT_SERVING');
+      await Promise.all([completer?.stop(), reaper?.stop(), stopping]);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

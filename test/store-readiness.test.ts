@@ -117,11 +117,12 @@ describe('reads and readiness during a database outage (private database killed 
     const health = watchHealth(t.port, SERVICE);
     try {
       await health.until('SERVING', TRANSITION_DEADLINE_MS);
-      await killDatabase();
+      const killedAt = await killDatabase();
       expectStoreUnavailable(await callUnary(t.client, getCharge, { chargeId }, t.md()), 'GetCharge');
       expectStoreUnavailable(await callUnary(t.client, listCharges, { pageSize: 10, pageToken: '', customerId: '' }, t.md()), 'ListCharges');
       // Authentication needs the database: neither UNAUTHENTICATED nor INTERNAL.
       expectStoreUnavailable(await callUnary(t.client, getCharge, { chargeId }, unseenMd), 'GetCharge with an uncached API key');
+      await health.until('NOT_SERVING', TRANSITION_DEADLINE_MS, killedAt);
 
       const restartedAt = await restartDatabase();
       await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
