@@ -94,7 +94,6 @@ describe('reads and readiness during a database outage (private database killed 
       const restartedAt = await restartDatabase();
       const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
       expect(liveness.history.map((h) => h.status)).to.deep.equal(['SERVING']);
-      // eslint-disable-next-line no-console -- the figures the README quotes
       console.log(`      idle instance: NOT_SERVING ${notServingAt - killedAt} ms after the kill, SERVING ${servingAt - restartedAt} ms after the restart`);
     } finally {
       health.close();
@@ -183,7 +182,6 @@ describe('reads and readiness during a database outage (private database killed 
         const restartedAt = await restartDatabase();
         const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
         expect((await callUnary(client, getCharge, { chargeId: 'ch_missing' }, md)).error?.code).to.equal(grpc.status.NOT_FOUND);
-        // eslint-disable-next-line no-console -- the figures the README quotes
         console.log(`      after a failed call: NOT_SERVING ${notServingAt - callAt} ms after the call began, SERVING ${servingAt - restartedAt} ms after the restart`);
       } finally {
         health.close();
