@@ -10,6 +10,7 @@ import {
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isStoreUnavailable } from '../db/store-unavailable.js';
 import { ApiError } from '../grpc/api-error.js';
 import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
@@ -266,7 +267,9 @@ class KeyedCall {
         if (this.metadata) attachClaim(this.metadata, won);
         next(message);
       },
-      (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError ? err : this.unavailable(err)),
+      // Only an unreachable or busy store is "unavailable, retry"; any other failure is a bug
+      // answered INTERNAL (with its cause logged), never dressed up as an outage.
+      (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError || !isStoreUnavailable(err) ? err : this.unavailable(err)),
     );
   }
 
