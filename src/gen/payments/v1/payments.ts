@@ -274,7 +274,12 @@ export interface CreateChargeRequest {
   customerId: string;
   /** Free text shown on the merchant's dashboard (optional). */
   description: string;
-  /** Up to 50 entries; keys up to 40 characters, values up to 500. */
+  /**
+   * Up to 49 entries; keys up to 40 characters, values up to 500. The key
+   * "idempotency_reference" is reserved: the service adds it to the provider's
+   * payment (taking the 50th of the provider's entries) to find the payment
+   * again after the provider has forgotten its idempotency key.
+   */
   metadata: { [key: string]: string };
   /** When to capture the funds. */
   captureMethod: CaptureMethod;
