@@ -14,6 +14,10 @@ const MAX_REFUND_LOOKUP_PAGES = 20;
  * (IDEMPOTENCY_REFERENCE_KEY), for an attempt resumed past the provider's idempotency window.
  * Resolves undefined when nothing carries the reference (nothing was created: create it now);
  * throws NeedsAttentionError when the answer is not one object.
+ *
+ * Stripe's search index trails writes by up to about a minute; a lookup runs only for rows older
+ * than the provider's idempotency window (hours), long after the earlier attempt's payment became
+ * searchable. Refunds are listed per payment instead, which reads current data.
  */
 export class ProviderLookup {
   constructor(private readonly provider: ProviderClient) {}
