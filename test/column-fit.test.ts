@@ -4,7 +4,7 @@ import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { fitStatusMessage, MAX_STORED_MESSAGE_CODE_POINTS } from '../src/idempotency/mysql-idempotency-store.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../src/idempotency/idempotency-key.js';
-import { ChargeRepository, type ChargeRecord } from '../src/payments/charge-repository.js';
+import { ChargeRepository, PROVIDER_TEXT_COLUMNS, type ChargeRecord } from '../src/payments/charge-repository.js';
 import { ChargeState } from '../src/payments/charge-status.js';
 import { validateCreateCharge } from '../src/payments/request-validation.js';
 import {
@@ -60,6 +60,14 @@ describe('every value validation accepts fits the column it lands in (derived fr
       expect(c?.octets, column).to.be.at.least(limit.bytes);
       expect(limit.bytes, column).to.be.at.least(limit.chars * WORST_UTF8_BYTES_PER_CHAR);
     }
+    for (const [column, chars] of [
+      ['failure_code', PROVIDER_TEXT_COLUMNS.failureCode], ['decline_code', PROVIDER_TEXT_COLUMNS.declineCode],
+      ['failure_message', PROVIDER_TEXT_COLUMNS.failureMessage], ['provider_reference', PROVIDER_TEXT_COLUMNS.providerReference],
+    ] as const) {
+      // Provider text is cut to these many code points before it is written.
+      expect(charges.get(column)?.chars, column).to.be.at.least(chars);
+      expect(charges.get(column)?.octets, column).to.be.at.least(chars * WORST_UTF8_BYTES_PER_CHAR);
+    }
     const metadataBytes = Buffer.byteLength(JSON.stringify(worstMetadata()));
     const bound = 2 + MAX_METADATA_ENTRIES * ((METADATA_KEY_LIMIT.chars + METADATA_VALUE_LIMIT.chars) * WORST_JSON_BYTES_PER_CHAR + 6);
     expect(metadataBytes).to.be.at.most(bound);
@@ -80,9 +88,12 @@ describe('every value validation accepts fits the column it lands in (derived fr
     const charge: ChargeRecord = {
       id: `ch_${randomUUID().replace(/-/g, '')}`, merchantId: `mer_fit_${randomUUID().slice(0, 8)}`, status: ChargeState.RequiresCapture,
       amount: MAX_AMOUNT, amountCaptured: 0, amountRefunded: 0, currency: 'usd', customerId: request.customerId, description: request.description,
-      metadata: request.metadata, captureMethod: 'manual', paymentMethod: request.paymentMethod, failureCode: '', failureMessage: '',
-      providerReference: 'pi_fit', createdAt: now, updatedAt: now,
-    } as ChargeRecord;
+      metadata: request.metadata, captureMethod: 'manual', paymentMethod: request.paymentMethod,
+      // Provider text at its column widths, as truncateCodePoints leaves it, in the widest characters.
+      failureCode: widest(PROVIDER_TEXT_COLUMNS.failureCode), declineCode: widest(PROVIDER_TEXT_COLUMNS.declineCode),
+      failureMessage: widest(PROVIDER_TEXT_COLUMNS.failureMessage), providerReference: widest(PROVIDER_TEXT_COLUMNS.providerReference),
+      createdAt: now, updatedAt: now,
+    };
     const repo = new ChargeRepository(pool);
     await repo.execute([repo.insertCharge(charge, null)]);
     const stored = await repo.findCharge(charge.merchantId, charge.id);

@@ -14,6 +14,8 @@ import { startProviderSimulator, type ProviderSimulator } from '../src/provider/
 import { sharedPool } from './support/database.js';
 
 const LEASE_SECONDS = 30;
+/** The claims' durations: no lookup window (these attempts resume within it). */
+const TERMS = { leaseSeconds: LEASE_SECONDS, ttlSeconds: 3600, downstreamWindowSeconds: Number.POSITIVE_INFINITY };
 
 /**
  * An attempt that recorded its refund, capture or cancel (recovery point charge_recorded) and
@@ -47,7 +49,7 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
       recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 3600, leaseSeconds: LEASE_SECONDS,
     });
     expect(claimed.won).to.equal(true);
-    return new ClaimedRecord(store, claimed.record, false, LEASE_SECONDS);
+    return new ClaimedRecord(store, claimed.record, false, TERMS);
   }
 
   /** The attempt died after its last write: its lease ends, and another attempt takes the row over. */
@@ -57,7 +59,7 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
     const row = await store.read(merchantId, key);
     const taken = await store.takeOver(row!, LEASE_SECONDS);
     expect(taken?.recoveryPoint).to.equal(RecoveryPoint.ChargeRecorded);
-    return new ClaimedRecord(store, taken!, true, LEASE_SECONDS);
+    return new ClaimedRecord(store, taken!, true, TERMS);
   }
 
   async function newCharge(captureMethod: CaptureMethod): Promise<Charge> {
@@ -66,7 +68,7 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
     const charge = await service.createCharge(merchantId, {
       amount: '1000', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod,
     }, c);
-    expect(await store.complete(c.fence, { code: 0, message: '', body: Buffer.alloc(0), trailers: [] }, c.completionWrites)).to.equal(true);
+    expect(await store.complete(c.fence, { code: 0, message: '', body: Buffer.alloc(0), trailers: [] }, c.completionWrites, 3600)).to.not.equal(undefined);
     return charge;
   }
 

@@ -19,6 +19,7 @@ import {
   requireText,
   validateMetadata,
 } from './validation.js';
+import { checkMerchantMetadata } from './provider-reference.js';
 
 function enumValue(name: string, value: number, known: object): void {
   if (!Object.values(known).includes(value)) {
@@ -33,6 +34,7 @@ export function validateCreateCharge(req: CreateChargeRequest): void {
   optionalText('customer_id', req.customerId, CUSTOMER_ID_LIMIT);
   optionalText('description', req.description, DESCRIPTION_LIMIT);
   validateMetadata(req.metadata);
+  checkMerchantMetadata(req.metadata);
   enumValue('capture_method', req.captureMethod, CaptureMethod);
 }
 

@@ -11,9 +11,10 @@ export const MAX_AMOUNT = 99_999_999;
  * each limit accepts fits its column, so no accepted request can fail to be
  * stored after the provider charged it.
  *
- * Metadata limits are Stripe's: 50 keys, keys up to 40 characters, values up to 500.
+ * Metadata limits are Stripe's (50 keys, keys up to 40 characters, values up to 500), less the
+ * one key the service adds to every provider object (see provider-reference.ts).
  */
-export const MAX_METADATA_ENTRIES = 50;
+export const MAX_METADATA_ENTRIES = 49;
 export const MAX_METADATA_KEY_LENGTH = 40;
 export const MAX_METADATA_KEY_BYTES = 160;
 export const MAX_METADATA_VALUE_LENGTH = 500;
