@@ -7,7 +7,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LocalMysql } from '../../src/db/local-mysql.js';
 import type { ProviderControl } from './provider-control.js';
-import { describeEvent, faultsOf, type ChaosEvent } from './schedule.js';
+import { describeEvent, faultsOf, MID_FLIGHT_FAULT, MID_FLIGHT_LEAD_MS, type ChaosEvent } from './schedule.js';
 import type { ServerFleet } from './server-fleet.js';
 
 /** A kill or pause waits at most this long for an instance it may hit (one up, another one still serving). */
@@ -61,6 +61,7 @@ export class ChaosRunner {
     const at = `[t=${(event.atMs / 1000).toFixed(1)}s]`;
     switch (event.kind) {
       case 'server_kill': {
+        await this.slowProviderFirst();
         const target = await this.target(event.instance);
         if (target === undefined) {
           this.counts.skipped.push(`${describeEvent(event)}: no instance could be killed within ${TARGET_WAIT_MS} ms`);
@@ -76,6 +77,7 @@ export class ChaosRunner {
         return;
       }
       case 'database_kill': {
+        await this.slowProviderFirst();
         const pid = this.database.pid;
         await this.database.kill('SIGKILL');
         this.counts.databaseKills += 1;
@@ -86,6 +88,7 @@ export class ChaosRunner {
         return;
       }
       case 'zombie': {
+        await this.slowProviderFirst();
         const target = await this.target(event.instance);
         if (target === undefined) {
           this.counts.skipped.push(`${describeEvent(event)}: no instance could be paused within ${TARGET_WAIT_MS} ms`);
@@ -109,6 +112,12 @@ export class ChaosRunner {
         return;
       }
     }
+  }
+
+  /** Makes the crash that follows land while calls wait on the provider (see MID_FLIGHT_FAULT). */
+  private async slowProviderFirst(): Promise<void> {
+    await this.provider.addFault(MID_FLIGHT_FAULT);
+    await delay(MID_FLIGHT_LEAD_MS);
   }
 
   /**

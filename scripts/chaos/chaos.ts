@@ -22,6 +22,7 @@ import { ChaosRunner } from './chaos-runner.js';
 import { check } from './checker.js';
 import { killAllChildren, startSimulatorProcess } from './child-processes.js';
 import { countKeyStates, readSnapshot } from './database-snapshot.js';
+import { describeCounts } from './idempotency-metrics.js';
 import { summarizeServerLogs } from './log-summary.js';
 import { PaymentClients } from './payment-client.js';
 import { ProviderControl } from './provider-control.js';
@@ -146,8 +147,8 @@ async function main(): Promise<number> {
     const snapshot = await readSnapshot(pool, merchant.merchantId);
     const intents = await provider.paymentIntents();
     const result = check(workload.records, intents, snapshot);
-    const logNotes = await summarizeServerLogs(logDir);
-    printResult(opts, result, chaos.counts, workload.progress, { totalMs: Date.now() - runStart, workloadMs: workloadEnd - workloadStart, recoveryMs }, logNotes);
+    const serverNotes = [`server idempotency events (all instances, all lives): ${describeCounts(fleet.idempotencyEvents)}`, ...(await summarizeServerLogs(logDir))];
+    printResult(opts, result, chaos.counts, workload.progress, { totalMs: Date.now() - runStart, workloadMs: workloadEnd - workloadStart, recoveryMs }, serverNotes);
     const crashed = chaos.counts.unexpectedExits.length > 0;
     if (crashed) say('FAIL: a server ended without being killed (see above)');
     return result.passed && !crashed ? 0 : 1;

@@ -37,7 +37,14 @@ export interface RunTimes {
   recoveryMs: number;
 }
 
-export function printResult(opts: ChaosOptions, result: CheckResult, counts: ChaosCounts, progress: WorkloadProgress, times: RunTimes, logNotes: string[]): void {
+export function printResult(
+  opts: ChaosOptions,
+  result: CheckResult,
+  counts: ChaosCounts,
+  progress: WorkloadProgress,
+  times: RunTimes,
+  serverNotes: string[],
+): void {
   say('');
   say('checker figures:');
   for (const f of result.figures) {
@@ -49,7 +56,7 @@ export function printResult(opts: ChaosOptions, result: CheckResult, counts: Cha
   for (const note of result.notes) say(`  ${note}`);
   if (counts.unexpectedExits.length > 0) say(`  server crashes (exits the run did not cause): ${counts.unexpectedExits.join('; ')}`);
   for (const skipped of counts.skipped) say(`  event not carried out: ${skipped}`);
-  for (const note of logNotes) say(`  ${note}`);
+  for (const note of serverNotes) say(`  ${note}`);
   say('');
   const perSecond = opts.payments / (times.workloadMs / 1000);
   say(

@@ -27,6 +27,19 @@ const SLOW_PROVIDER_MS = (LEASE_SECONDS * 1000) / 2 + 500;
 /** Delay of the other slow requests in a delay window: slow, but answered in time. */
 const LAGGING_PROVIDER_MS = 400;
 
+/**
+ * Before a kill or a pause, the next few PaymentIntent requests are slowed down
+ * (below the provider timeout), so that the crash lands while calls are at the
+ * provider: charged there, not yet recorded. Consumed by count, so it needs no
+ * closing; a fault window closing meanwhile clears what is left of it.
+ */
+const MID_FLIGHT_LATENCY_MS = 1_500;
+const MID_FLIGHT_REQUESTS = 20;
+/** Time for those requests to arrive before the process is hit. */
+export const MID_FLIGHT_LEAD_MS = 400;
+
+export const MID_FLIGHT_FAULT: SimulatorFault = { kind: 'latency', ms: MID_FLIGHT_LATENCY_MS, times: MID_FLIGHT_REQUESTS, match: { method: 'POST', pathPrefix: '/v1/payment_intents' } };
+
 export const FAULT_KINDS = ['drop', 'delay', 'http500'] as const;
 export type FaultWindowKind = (typeof FAULT_KINDS)[number];
 

@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { jsonField, spawnTsx } from './child-processes.js';
+import { addCounts, scrapeIdempotencyEvents } from './idempotency-metrics.js';
 
 /**
  * A start fails when the database is down at that moment (migrations run first) or the
@@ -29,6 +30,7 @@ class Instance {
   exited: Promise<string> | undefined;
   /** Set before every exit the run causes, so the exit handler can tell a crash from a kill. */
   expectingExit = false;
+  metricsPort: number | undefined;
 
   constructor(
     readonly index: number,
@@ -39,6 +41,8 @@ class Instance {
 export class ServerFleet {
   private readonly instances: Instance[];
   private closing = false;
+  /** Idempotency counters of the instances' past lives, scraped just before each kill (a SIGKILL loses them). */
+  readonly idempotencyEvents = new Map<string, number>();
 
   private constructor(
     ports: number[],
@@ -81,6 +85,7 @@ export class ServerFleet {
   async kill(index: number): Promise<void> {
     const instance = this.at(index);
     if (instance.child === undefined || instance.exited === undefined) return;
+    if (instance.state === 'up' && instance.metricsPort !== undefined) addCounts(this.idempotencyEvents, await scrapeIdempotencyEvents(instance.metricsPort));
     instance.expectingExit = true;
     instance.child.kill('SIGKILL');
     await instance.exited;
@@ -141,7 +146,11 @@ export class ServerFleet {
           ['src/main.ts'],
           { ...this.env, PAYMENTS_LISTEN: `127.0.0.1:${instance.port}`, METRICS_LISTEN: '127.0.0.1:0' },
           path.join(this.logDir, `server-${instance.index}.log`),
-          (line) => (jsonField(line, 'msg') === 'payments gRPC server listening' ? true : undefined),
+          (line) => {
+            const msg = jsonField(line, 'msg');
+            if (msg === 'metrics served at /metrics') instance.metricsPort = Number(jsonField(line, 'port'));
+            return msg === 'payments gRPC server listening' ? true : undefined;
+          },
         );
         instance.child = spawned.child;
         instance.exited = spawned.exited;
