@@ -130,12 +130,13 @@ async function main(): Promise<number> {
     clearInterval(progress);
     say(progressLine(Date.now() - workloadStart, opts.payments, workload.progress, chaos.counts, fleet.countIn('up')));
 
-    say('recovery: every instance up, provider faults cleared, waiting for no key in progress');
     const recoveryStart = Date.now();
     await provider.clearFaults();
     await fleet.allUp();
     const pool = createPool(database.url, 4);
     cleanups.push(() => pool.end());
+    const leftToRecovery = (await countKeyStates(pool, merchant.merchantId)).get('in_progress') ?? 0;
+    say(`recovery: every instance up, provider faults cleared; ${leftToRecovery} keys in progress, waiting for none`);
     const left = await waitForNoKeyInProgress(pool, merchant.merchantId);
     const recoveryMs = Date.now() - recoveryStart;
     say(left === 0 ? `no key in progress after ${(recoveryMs / 1000).toFixed(1)} s` : `${left} keys still in progress after ${RECOVERY_DEADLINE_MS / 1000} s`);
@@ -147,7 +148,11 @@ async function main(): Promise<number> {
     const snapshot = await readSnapshot(pool, merchant.merchantId);
     const intents = await provider.paymentIntents();
     const result = check(workload.records, intents, snapshot);
-    const serverNotes = [`server idempotency events (all instances, all lives): ${describeCounts(fleet.idempotencyEvents)}`, ...(await summarizeServerLogs(logDir))];
+    const serverNotes = [
+      `keys in progress when the payments ended (left to recovery): ${leftToRecovery}`,
+      `server idempotency events (all instances, all lives): ${describeCounts(fleet.idempotencyEvents)}`,
+      ...(await summarizeServerLogs(logDir)),
+    ];
     printResult(opts, result, chaos.counts, workload.progress, { totalMs: Date.now() - runStart, workloadMs: workloadEnd - workloadStart, recoveryMs }, serverNotes);
     const crashed = chaos.counts.unexpectedExits.length > 0;
     if (crashed) say('FAIL: a server ended without being killed (see above)');

@@ -66,6 +66,14 @@ function describeKey(row: KeyRow | undefined): string {
   return row ? `key row ${row.id} ${row.state}/${row.recoveryPoint} code ${row.responseCode ?? '-'}` : 'no key row';
 }
 
+/** Verification answers that were not replays, among abandoned payments without an earlier answer or among the others. */
+function fresh(records: readonly PaymentRecord[], abandonedWithoutAnswer: boolean): number {
+  return records.filter((r) => {
+    const answeredBefore = r.finals.some((a) => a.source !== 'verify');
+    return answeredBefore !== abandonedWithoutAnswer && r.finals.some((a) => a.source === 'verify' && !a.replayed);
+  }).length;
+}
+
 export function check(records: readonly PaymentRecord[], intents: readonly PaymentIntent[], db: DatabaseSnapshot): CheckResult {
   const intentsByMarker = groupBy(intents, (pi) => pi.metadata[MARKER_KEY]);
   const intentIds = new Set(intents.map((pi) => pi.id));
@@ -146,10 +154,15 @@ export function check(records: readonly PaymentRecord[], intents: readonly Payme
   for (const figure of figures) figure.evidence = figure.evidence.slice(0, EVIDENCE_PER_FIGURE);
 
   const finals = records.flatMap((r) => r.finals);
+  const abandoned = records.filter((r) => r.plan.abandons);
+  const abandonedOpen = abandoned.filter((r) => !r.finals.some((a) => a.source !== 'verify'));
   const notes = [
+    `abandoned by their client after one call (by design, not unfinished): ${abandoned.length}, of them without a final answer: ${abandonedOpen.length} (left to the background completer)`,
     `needs attention (any state other than in_progress/completed): ${parked.length}${parked.length > 0 ? ` (${tally(parked.map((k) => k.state))}; e.g. ${parked.slice(0, EVIDENCE_PER_FIGURE).map((k) => `key row ${k.id}/${k.recoveryPoint}`).join(', ')})` : ''}`,
     `final answers: ${tally(finals.map((a) => (a.code === grpc.status.OK && a.charge ? `OK ${ChargeStatus[a.charge.status] ?? a.charge.status}` : codeName(a.code))))}`,
-    `verification replays after recovery: ${finals.filter((a) => a.source === 'verify').length}, of them not marked idempotent-replayed: ${finals.filter((a) => a.source === 'verify' && !a.replayed).length}; gave up: ${records.filter((r) => r.verifyGaveUp !== undefined).length}`,
+    `verification calls after recovery: ${finals.filter((a) => a.source === 'verify').length} answered; not marked idempotent-replayed: ` +
+      `${fresh(records, false)} of payments answered before (should be 0), ${fresh(records, true)} of abandoned ones (their key was released: charged now); ` +
+      `gave up: ${records.filter((r) => r.verifyGaveUp !== undefined).length}`,
     `provider: ${intents.length} PaymentIntents (${tally(intents.map((pi) => pi.status))}); database: ${db.charges.length} charges, ${db.keys.length} idempotency rows (${tally(db.keys.map((k) => k.state))})`,
   ];
   const passed = figures.every((f) => f.value <= f.limit);

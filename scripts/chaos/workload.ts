@@ -31,6 +31,12 @@ const BACKOFF_MAX_MS = 1_000;
 /** Share of payments tapped twice (the second tap on another instance), and the longest gap. */
 const DOUBLE_TAP_SHARE = 0.1;
 const DOUBLE_TAP_GAP_MS = 200;
+/**
+ * Share of payments whose client makes one call and walks away whatever it hears
+ * (an app closed mid-payment). Those that hit a fault leave their key to the
+ * background completer: the stuck and lost figures then test recovery without clients.
+ */
+const ABANDON_SHARE = 0.05;
 /** Payments in flight at once; bounds the client's memory and sockets if the service stalls. */
 const MAX_PAYMENTS_IN_FLIGHT = 256;
 /** The verification replay of a finished payment after recovery gets this long. */
@@ -58,6 +64,8 @@ export interface PaymentPlan {
   request: CreateChargeRequest;
   /** 1, or 2 for a double tap. */
   taps: number;
+  /** The client makes a single call and never retries (see ABANDON_SHARE). */
+  abandons: boolean;
   tapGapMs: number;
   firstInstance: number;
   startAtMs: number;
@@ -103,6 +111,7 @@ export function planPayments(seed: number, payments: number, instances: number, 
       tapGapMs: intBetween(random, 0, DOUBLE_TAP_GAP_MS),
       firstInstance: intBetween(random, 0, instances - 1),
       startAtMs: Math.floor((index * windowMs) / payments),
+      abandons: random() < ABANDON_SHARE,
     };
   });
 }
@@ -140,15 +149,18 @@ export class Workload {
     await Promise.all(running);
   }
 
-  /** After recovery: asks once more for every payment that got a final answer, on another instance. */
+  /**
+   * After recovery: asks once more, on another instance, for every payment that got a
+   * final answer or was abandoned (its answer now is what recovery made of it).
+   */
   async verify(): Promise<void> {
-    const finished = this.records.filter((r) => r.finals.length > 0);
+    const finished = this.records.filter((r) => r.finals.length > 0 || r.plan.abandons);
     const running = new Set<Promise<void>>();
     for (const record of finished) {
       while (running.size >= MAX_PAYMENTS_IN_FLIGHT) await Promise.race(running);
       const instance = (record.plan.firstInstance + 1) % this.clients.size;
       const random = streamRandom(this.seed, PAYMENT_STREAM + 1, record.plan.index);
-      const task = this.untilFinal(record, 'verify', instance, random, Date.now() + VERIFY_DEADLINE_MS, false)
+      const task = this.untilFinal(record, 'verify', instance, random, Date.now() + VERIFY_DEADLINE_MS, false, MAX_ATTEMPTS)
         .then((lastCode) => {
           if (lastCode !== undefined) record.verifyGaveUp = lastCode;
         })
@@ -162,11 +174,12 @@ export class Workload {
     const { plan } = record;
     this.progress.inFlight += 1;
     const deadline = Date.now() + PAYMENT_DEADLINE_MS;
-    const taps = Array.from({ length: plan.taps }, async (_, tap) => {
+    const taps = Array.from({ length: plan.abandons ? 1 : plan.taps }, async (_, tap) => {
       if (tap === 1) await delay(plan.tapGapMs);
       const random = streamRandom(this.seed, PAYMENT_STREAM + 2 + tap, plan.index);
-      const lastCode = await this.untilFinal(record, tap === 0 ? 'tap' : 'second tap', (plan.firstInstance + tap) % this.clients.size, random, deadline, true);
-      if (lastCode !== undefined) record.gaveUp.push(lastCode);
+      const instance = (plan.firstInstance + tap) % this.clients.size;
+      const lastCode = await this.untilFinal(record, tap === 0 ? 'tap' : 'second tap', instance, random, deadline, true, plan.abandons ? 1 : MAX_ATTEMPTS);
+      if (lastCode !== undefined && !plan.abandons) record.gaveUp.push(lastCode);
     });
     await Promise.all(taps);
     this.progress.inFlight -= 1;
@@ -184,10 +197,11 @@ export class Workload {
     random: Random,
     deadline: number,
     shortDeadlines: boolean,
+    maxAttempts: number,
   ): Promise<grpc.status | undefined> {
     let instance = firstInstance;
     let lastCode = grpc.status.OK;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const short = shortDeadlines && random() < SHORT_DEADLINE_SHARE;
@@ -200,6 +214,7 @@ export class Workload {
         return undefined;
       }
       lastCode = answer.code;
+      if (attempt === maxAttempts) break;
       this.progress.retriesByCode.set(answer.code, (this.progress.retriesByCode.get(answer.code) ?? 0) + 1);
       instance = (instance + 1) % this.clients.size;
       const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt - 1, 10));
