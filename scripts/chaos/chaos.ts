@@ -9,6 +9,7 @@
  *   4. every finished payment asked once more; then the checker compares provider, database
  *      and answers, and the exit code says whether every must-be-zero figure is 0.
  */
+import { rmSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,22 @@ async function waitForNoKeyInProgress(pool: ReturnType<typeof createPool>, merch
   }
 }
 
+/** What the exit hook must still remove if the run dies before its own clean-up (an uncaught exception). */
+const leftovers: { tmp: string | undefined; database: LocalMysql | undefined } = { tmp: undefined, database: undefined };
+
+/** Synchronous, for the exit hook: no server, database or temp dir outlives the run. */
+function removeLeftovers(): void {
+  killAllChildren();
+  if (leftovers.database !== undefined) {
+    try {
+      process.kill(leftovers.database.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  if (leftovers.tmp !== undefined) rmSync(leftovers.tmp, { recursive: true, force: true });
+}
+
 async function main(): Promise<number> {
   const opts = parseChaosOptions(process.argv.slice(2));
   if (!opts) return 0;
@@ -72,8 +89,11 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  // Last resort (an exception on the way out): no server outlives the run.
-  process.on('exit', killAllChildren);
+  process.on('exit', removeLeftovers);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`chaos run failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
 
   try {
     const schedule = buildSchedule(opts);
@@ -85,14 +105,22 @@ async function main(): Promise<number> {
     for (const event of schedule) say(`  ${describeEvent(event)}`);
 
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'chaos-'));
-    cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+    leftovers.tmp = tmp;
+    cleanups.push(async () => {
+      await rm(tmp, { recursive: true, force: true });
+      leftovers.tmp = undefined;
+    });
     const logDir = path.join(tmp, 'logs');
     await mkdir(logDir);
     if (keepLogs) cleanups.push(() => cp(logDir, path.resolve(keepLogs), { recursive: true }).then(() => say(`logs copied to ${keepLogs}`)));
 
     say('starting a private database, the provider simulator and the servers');
     const database: LocalMysql = await startLocalMysql({ dataDir: path.join(tmp, 'db') });
-    cleanups.push(() => database.kill('SIGKILL'));
+    leftovers.database = database;
+    cleanups.push(async () => {
+      await database.kill('SIGKILL');
+      leftovers.database = undefined;
+    });
     const setupPool = createPool(database.url, 2);
     await migrate(setupPool);
     const merchant = await new MerchantStore(setupPool).create('chaos run');

@@ -24,6 +24,7 @@ export interface CallAnswer {
 
 export class PaymentClients {
   private readonly clients: PaymentServiceClient[];
+  private closed = false;
 
   constructor(
     ports: readonly number[],
@@ -39,6 +40,8 @@ export class PaymentClients {
   createCharge(instance: number, request: CreateChargeRequest, idempotencyKey: string, deadlineMs: number): Promise<CallAnswer> {
     const client = this.clients[instance];
     if (client === undefined) throw new Error(`no client for instance ${instance}`);
+    // After close() (the run is stopping) a retry loop still running hears "unavailable" instead of a throw.
+    if (this.closed) return Promise.resolve({ code: grpc.status.UNAVAILABLE, replayed: false });
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.apiKey}`);
     md.set('idempotency-key', idempotencyKey);
@@ -55,6 +58,7 @@ export class PaymentClients {
   }
 
   close(): void {
+    this.closed = true;
     for (const client of this.clients) client.close();
   }
 }
