@@ -44,6 +44,8 @@ export function printResult(
   progress: WorkloadProgress,
   times: RunTimes,
   serverNotes: string[],
+  /** Reasons to fail beyond the checker's figures. */
+  failures: string[],
 ): void {
   say('');
   say('checker figures:');
@@ -57,10 +59,11 @@ export function printResult(
   if (counts.unexpectedExits.length > 0) say(`  server crashes (exits the run did not cause): ${counts.unexpectedExits.join('; ')}`);
   for (const skipped of counts.skipped) say(`  event not carried out: ${skipped}`);
   for (const note of serverNotes) say(`  ${note}`);
+  for (const failure of failures) say(`FAIL: ${failure} (see above)`);
   say('');
   const perSecond = opts.payments / (times.workloadMs / 1000);
   say(
-    `summary: ${result.passed ? 'PASS' : 'FAIL'}; seed ${opts.seed}${opts.quick ? ' (--quick)' : ''}; duration ${seconds(times.totalMs)} ` +
+    `summary: ${result.passed && failures.length === 0 ? 'PASS' : 'FAIL'}; seed ${opts.seed}${opts.quick ? ' (--quick)' : ''}; duration ${seconds(times.totalMs)} ` +
       `(payments ${seconds(times.workloadMs)}, recovery ${seconds(times.recoveryMs)}); ${opts.payments} payments on ${opts.instances} instances ` +
       `(${perSecond.toFixed(1)} payments/s, ${progress.attempts} calls); server kills ${counts.serverKills}, database kills ${counts.databaseKills}, ` +
       `zombie pauses ${counts.zombiePauses}, provider fault windows ${counts.faultWindows}; ` +
