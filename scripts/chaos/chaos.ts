@@ -31,7 +31,7 @@ import { printResult, progressLine, say } from './report.js';
 import { buildSchedule, describeEvent } from './schedule.js';
 import { ServerFleet } from './server-fleet.js';
 import { LEASE_SECONDS, serviceEnv } from './service-env.js';
-import { planPayments, Workload } from './workload.js';
+import { PAYMENT_DEADLINE_MS, planPayments, VERIFY_DEADLINE_MS, Workload } from './workload.js';
 
 /** One progress line this often. */
 const PROGRESS_INTERVAL_MS = 5_000;
@@ -41,6 +41,11 @@ const PROGRESS_INTERVAL_MS = 5_000;
  */
 const RECOVERY_DEADLINE_MS = 120_000;
 const RECOVERY_POLL_MS = 500;
+/**
+ * Beyond the chaos window, the last payment's deadline, recovery and verification, the whole
+ * run gets this long for start-up, restarts and reading the sources before it stops itself.
+ */
+const RUN_MARGIN_MS = 300_000;
 
 async function waitForNoKeyInProgress(pool: ReturnType<typeof createPool>, merchantId: string): Promise<number> {
   const deadline = Date.now() + RECOVERY_DEADLINE_MS;
@@ -94,6 +99,13 @@ async function main(): Promise<number> {
     process.stderr.write(`chaos run failed: ${err.stack ?? err.message}\n`);
     process.exit(1);
   });
+
+  // Every phase is bounded on its own; this bounds their sum, in case one bound is missed.
+  const runBoundMs = opts.chaosWindowMs + PAYMENT_DEADLINE_MS + RECOVERY_DEADLINE_MS + VERIFY_DEADLINE_MS + RUN_MARGIN_MS;
+  setTimeout(() => {
+    say(`FAIL: the run did not end within ${runBoundMs / 1000} s; stopping`);
+    process.exit(1);
+  }, runBoundMs).unref();
 
   try {
     const schedule = buildSchedule(opts);

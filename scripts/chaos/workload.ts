@@ -40,7 +40,7 @@ const ABANDON_SHARE = 0.05;
 /** Payments in flight at once; bounds the client's memory and sockets if the service stalls. */
 const MAX_PAYMENTS_IN_FLIGHT = 256;
 /** The verification replay of a finished payment after recovery gets this long. */
-const VERIFY_DEADLINE_MS = 30_000;
+export const VERIFY_DEADLINE_MS = 30_000;
 
 /** Codes after which a client retries with the same key: the outcome is unknown or "try again". */
 export const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
