@@ -12,12 +12,9 @@
  *
  * Exit status: 0 on success, 1 when the database or the insert fails, 2 for usage errors.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalMysql, type LocalMysql } from '../src/db/local-mysql.js';
-import { migrate } from '../src/db/migrations.js';
-import { createPool } from '../src/db/pool.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
+import { withCommandDatabase } from './command-database.js';
 
 /** The `merchants.name` column is VARCHAR(200). */
 const MAX_NAME_LENGTH = 200;
@@ -67,32 +64,11 @@ function parseCommand(argv: string[]): Command | 'help' {
   return { kind: 'create', name };
 }
 
-function logToStderr(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
-
-/**
- * The private database of `npm start`, started if needed. `owned` says whether this command
- * started it (and so must stop it); a server adopted from a running `npm start` is left running.
- */
-async function openLocalDatabase(): Promise<{ url: string; local: LocalMysql; owned: boolean }> {
-  const dataDir = path.resolve(process.env['PAYMENTS_DATA_DIR'] ?? '.data', 'mysql');
-  const local = await startLocalMysql({ dataDir, reuseRunning: true, log: logToStderr });
-  return { url: local.url, local, owned: !local.reused };
-}
-
 async function createMerchant(name: string): Promise<void> {
-  const configured = process.env['MYSQL_URL']?.trim();
-  const db = configured ? { url: configured, local: undefined, owned: false } : await openLocalDatabase();
-  const pool = createPool(db.url, 2);
-  try {
-    await migrate(pool);
+  await withCommandDatabase(async (pool) => {
     const merchant = await new MerchantStore(pool).create(name);
     process.stdout.write(`${JSON.stringify({ merchant_id: merchant.merchantId, api_key: merchant.apiKey })}\n`);
-  } finally {
-    await pool.end();
-    if (db.owned) await db.local?.stop();
-  }
+  });
 }
 
 async function main(argv: string[]): Promise<number> {

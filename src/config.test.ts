@@ -44,4 +44,18 @@ describe('configuration', () => {
     const c = loadConfig({ PAYMENTS_PROVIDER_URL: 'https://provider.example', PAYMENTS_PROVIDER_SECRET_KEY: 'sk_test_x' });
     expect(c.providerSecretKey).to.equal('sk_test_x');
   });
+
+  it('refuses a key TTL shorter than 10 leases or 10 minutes, since a key that expires while its client retries lets the retry charge again', () => {
+    expect(loadConfig({ IDEMPOTENCY_KEY_TTL_SECONDS: '600' }).keyTtlSeconds).to.equal(600);
+    expect(() => loadConfig({ IDEMPOTENCY_KEY_TTL_SECONDS: '599' })).to.throw(ConfigError, /at least 600/);
+    expect(() => loadConfig({ IDEMPOTENCY_KEY_TTL_SECONDS: '3000', IDEMPOTENCY_LEASE_SECONDS: '301' })).to.throw(ConfigError, /at least 3010 \(10 leases/);
+    expect(loadConfig({ IDEMPOTENCY_KEY_TTL_SECONDS: '3010', IDEMPOTENCY_LEASE_SECONDS: '301' }).keyTtlSeconds).to.equal(3010);
+  });
+
+  it('keeps the provider idempotency window at 20 h by default and between 10 leases and the provider\'s 24 h', () => {
+    expect(loadConfig({}).providerWindowSeconds).to.equal(72_000);
+    expect(loadConfig({ PAYMENTS_PROVIDER_WINDOW_SECONDS: '86400' }).providerWindowSeconds).to.equal(86_400);
+    expect(() => loadConfig({ PAYMENTS_PROVIDER_WINDOW_SECONDS: '86401' })).to.throw(ConfigError, 'PAYMENTS_PROVIDER_WINDOW_SECONDS');
+    expect(() => loadConfig({ PAYMENTS_PROVIDER_WINDOW_SECONDS: '299' })).to.throw(ConfigError, /from 300/);
+  });
 });

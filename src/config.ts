@@ -20,6 +20,12 @@ export interface Config {
   /** How long a leader owns an in-progress key before another attempt may take it over. */
   leaseSeconds: number;
   /**
+   * How long the payment provider remembers an idempotency key (Stripe: 24 h). A request whose
+   * outcome is still unknown this long after its claim is looked up at the provider before
+   * anything is sent again, and parked for an operator when the lookup cannot decide.
+   */
+  providerWindowSeconds: number;
+  /**
    * Deadline of one provider call. Handler work must end before its lease
    * does, or a retry would take the row over while the first attempt still
    * waits on the provider; the provider call is the only slow step, so it
@@ -45,6 +51,20 @@ export interface Config {
 }
 
 const MAX_PROVIDER_TIMEOUT_MS = 10_000;
+/** Stripe keeps idempotency keys for 24 h: the window must stay below that. */
+const MAX_PROVIDER_WINDOW_SECONDS = 24 * 3600;
+/** 20 h: four hours of margin below Stripe's 24 h for clock differences and requests in flight. */
+const DEFAULT_PROVIDER_WINDOW_SECONDS = 20 * 3600;
+/**
+ * A key must outlive every retry of the request it guards. A client's retries
+ * can span a whole lease (a crashed leader is taken over only when its lease
+ * ends) plus the wait for an in-flight leader, so the TTL, counted from
+ * completion, must be many leases long: 10 leases and at least 10 minutes.
+ */
+const MIN_TTL_LEASES = 10;
+const MIN_TTL_SECONDS = 600;
+/** The window must cover many leases, or a slow-but-normal recovery would already need a lookup. */
+const MIN_WINDOW_LEASES = 10;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -87,13 +107,28 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('PAYMENTS_PROVIDER_SECRET_KEY is required when PAYMENTS_PROVIDER_URL is set');
   }
   const leaseSeconds = positiveInt(env, 'IDEMPOTENCY_LEASE_SECONDS', 30);
+  const keyTtlSeconds = positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400);
+  const minTtl = Math.max(MIN_TTL_SECONDS, MIN_TTL_LEASES * leaseSeconds);
+  if (keyTtlSeconds < minTtl) {
+    throw new ConfigError(
+      `IDEMPOTENCY_KEY_TTL_SECONDS must be at least ${minTtl} (10 leases of IDEMPOTENCY_LEASE_SECONDS=${leaseSeconds}, and at least ${MIN_TTL_SECONDS}), got ${keyTtlSeconds}: ` +
+        'a key that expires while its client still retries lets the retry charge again',
+    );
+  }
+  const providerWindowSeconds = positiveInt(env, 'PAYMENTS_PROVIDER_WINDOW_SECONDS', DEFAULT_PROVIDER_WINDOW_SECONDS);
+  if (providerWindowSeconds > MAX_PROVIDER_WINDOW_SECONDS || providerWindowSeconds < MIN_WINDOW_LEASES * leaseSeconds) {
+    throw new ConfigError(
+      `PAYMENTS_PROVIDER_WINDOW_SECONDS must be from ${MIN_WINDOW_LEASES * leaseSeconds} (10 leases) to ${MAX_PROVIDER_WINDOW_SECONDS} (the provider's 24 h), got ${providerWindowSeconds}`,
+    );
+  }
   return {
     listen: nonEmpty(env, 'PAYMENTS_LISTEN') ?? '127.0.0.1:50051',
     mysqlUrl: nonEmpty(env, 'MYSQL_URL'),
     providerUrl,
     providerSecretKey,
-    keyTtlSeconds: positiveInt(env, 'IDEMPOTENCY_KEY_TTL_SECONDS', 86_400),
+    keyTtlSeconds,
     leaseSeconds,
+    providerWindowSeconds,
     providerTimeoutMs: Math.min(MAX_PROVIDER_TIMEOUT_MS, (leaseSeconds * 1000) / 2),
     replayCacheEntries: boundedInt(env, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES', DEFAULT_REPLAY_CACHE_ENTRIES, MAX_REPLAY_CACHE_ENTRIES),
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),

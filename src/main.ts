@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     listen: config.listen,
     ttlSeconds: config.keyTtlSeconds,
     leaseSeconds: config.leaseSeconds,
+    providerWindowSeconds: config.providerWindowSeconds,
     inFlightWaitMs: config.inFlightWaitMs,
     replayCacheEntries: config.replayCacheEntries,
     credentials: credentials(config),

@@ -3,9 +3,12 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Pool } from './db/pool.js';
+import { probeStore } from './db/store-probe.js';
 import { PaymentServiceService } from './gen/payments/v1/payments.js';
 import { authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
+import { readinessInterceptor } from './grpc/readiness-interceptor.js';
 import { addReflection } from './grpc/reflection.js';
+import { StoreReadiness } from './grpc/store-readiness.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
 import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 import { Reaper } from './idempotency/reaper.js';
@@ -20,7 +23,11 @@ import { MerchantStore } from './merchants/merchant-store.js';
 import { ChargeRepository } from './payments/charge-repository.js';
 import { paymentHandlers } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
+import { validateRequest } from './payments/request-validation.js';
 import type { ProviderClient } from './provider/provider-client.js';
+
+/** The health service name of the payment service (its readiness). */
+const PAYMENT_SERVICE_NAME = 'payments.v1.PaymentService';
 
 export const DESCRIPTOR_SET_PATH = path.join(__dirname, 'gen', 'payments.binpb');
 
@@ -48,6 +55,8 @@ export interface ServerOptions {
   completerIntervalMs?: number;
   /** Reaper pass interval; 0 disables it. */
   reaperIntervalMs?: number;
+  /** Store probe interval while ready (default READINESS_PROBE_INTERVAL_MS; see store-readiness.ts). */
+  readinessProbeIntervalMs?: number;
 }
 
 /**
@@ -84,7 +93,17 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const merchants = new MerchantStore(o.pool);
   const observe = o.metrics?.observe;
   const store = new MysqlIdempotencyStore(o.pool);
-  const interceptors: grpc.ServerInterceptor[] = [];
+  // Health: "" is liveness (the process answers) and stays SERVING until shutdown; the payment
+  // service's name is readiness: SERVING only while the store answers.
+  const health = new HealthImplementation({ '': 'SERVING', [PAYMENT_SERVICE_NAME]: 'NOT_SERVING' });
+  const readiness = new StoreReadiness({
+    probe: () => probeStore(o.pool),
+    setStatus: (status) => health.setStatus(PAYMENT_SERVICE_NAME, status),
+    log: o.log,
+    ...(o.readinessProbeIntervalMs !== undefined ? { intervalMs: o.readinessProbeIntervalMs } : {}),
+  });
+  // First, so it sees the statuses every other interceptor and handler sends.
+  const interceptors: grpc.ServerInterceptor[] = [readinessInterceptor(() => readiness.suspect())];
   if (o.metrics) interceptors.push(o.metrics.interceptor());
   interceptors.push(authInterceptor((key) => merchants.authenticate(key), o.log));
   if (!o.withoutIdempotency) {
@@ -99,6 +118,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS,
         maxWaitMs: o.inFlightWaitMs,
         initialRecoveryPoint,
+        validate: validateRequest,
         completedOutcomes: new CompletedOutcomes(o.replayCacheEntries ?? DEFAULT_REPLAY_CACHE_ENTRIES),
         log: o.log,
         ...(observe ? { observe } : {}),
@@ -108,7 +128,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': 1024 * 1024 });
   const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency);
   server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log));
-  const health = new HealthImplementation({ '': 'SERVING', 'payments.v1.PaymentService': 'SERVING' });
   health.addToServer(server);
   addReflection(server, descriptorSet);
 
@@ -116,8 +135,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let reaper: Reaper | undefined;
   if (!o.withoutIdempotency && (o.completerIntervalMs ?? 0) > 0) {
     completer = new BackgroundCompleter({
-      store, methods: resumableMethods(service), leaseSeconds: o.leaseSeconds,
-      downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS, batchSize: COMPLETER_BATCH_SIZE,
+      store, methods: resumableMethods(service),
+      terms: { leaseSeconds: o.leaseSeconds, ttlSeconds: o.ttlSeconds, downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS }, batchSize: COMPLETER_BATCH_SIZE,
       intervalMs: o.completerIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}),
     });
     completer.start();
@@ -130,6 +149,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(o.listen, o.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
+  // The first probe decides the initial readiness before startServer returns.
+  await readiness.start();
 
   return {
     server,
@@ -138,9 +159,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     completer,
     reaper,
     shutdown: async (graceMs) => {
-      await Promise.all([completer?.stop(), reaper?.stop()]);
+      // Stop the probe first (synchronously: a probe still running can no longer publish
+      // SERVING), and tell load balancers before waiting for the background tasks.
+      const stopping = readiness.stop();
       health.setStatus('', 'NOT_SERVING');
-      health.setStatus('payments.v1.PaymentService', 'NOT_SERVING');
+      health.setStatus(PAYMENT_SERVICE_NAME, 'NOT_SERVING');
+      await Promise.all([completer?.stop(), reaper?.stop(), stopping]);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

@@ -17,8 +17,12 @@ describe('claim statement', () => {
     expect(supportsInsertReturning('')).to.equal(false);
   });
 
+  it('never uses INSERT ... RETURNING on a Galera cluster, where a re-run statement can hand back a rolled-back row', () => {
+    expect(supportsInsertReturning('10.11.19-MariaDB-0+deb12u1', true)).to.equal(false);
+  });
+
   for (const insertReturning of [true, false, undefined]) {
-    const mode = insertReturning === undefined ? 'detected from the server' : insertReturning ? 'INSERT ... RETURNING' : 'INSERT, then SELECT by LAST_INSERT_ID()';
+    const mode = insertReturning === undefined ? 'detected from the server' : insertReturning ? 'INSERT ... RETURNING' : 'INSERT, then SELECT by key';
     it(`returns the row as the database wrote it, and the existing row to a second claim (${mode})`, async () => {
       const pool = await sharedPool();
       const store = new MysqlIdempotencyStore(pool, { insertReturning });
@@ -28,8 +32,10 @@ describe('claim statement', () => {
 
       const first = await store.claim(input);
       expect(first.won).to.equal(true);
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, created_at, expires_at, locked_until FROM idempotency_keys WHERE merchant_id = ?', [scope]);
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, created_at, expires_at, locked_until, claim_token FROM idempotency_keys WHERE merchant_id = ?', [scope]);
       expect(rows).to.have.length(1);
+      // The committed row carries the claim's token: a claim proves it won by that, not by the id it was handed.
+      expect((rows[0]!['claim_token'] as Buffer).length).to.equal(16);
       const r = first.record;
       expect(r.id).to.equal(String(rows[0]!['id']));
       expect(r.createdAt.getTime()).to.equal((rows[0]!['created_at'] as Date).getTime());

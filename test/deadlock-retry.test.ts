@@ -68,13 +68,14 @@ describe('completion chosen as a deadlock victim', () => {
         { id: claimed.record.id, leaseVersion: claimed.record.leaseVersion },
         { code: 0, message: '', body: Buffer.from('charge'), trailers: [] },
         [(guard, values) => ({ sql: `UPDATE merchants SET name = 'completed' WHERE id = ? AND ${guard}`, values: [names[0], ...values] })],
+        86_400,
       );
       await untilRowLocked(pool, claimed.record.id);
       // ...and the other transaction now asks for the key's row: a deadlock, and the completion is rolled back.
       await other.query('UPDATE idempotency_keys SET lease_version = lease_version WHERE id = ?', [claimed.record.id]);
       await other.query('ROLLBACK');
 
-      expect(await completion).to.equal(true);
+      expect((await completion)?.expiresAt).to.be.instanceOf(Date);
     } finally {
       other.release();
     }

@@ -1,20 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { TEST_PAYMENT_METHODS } from '../src/provider/test-payment-methods.js';
 import { callUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 /**
- * Stripe's test cards and the failure code a merchant acts on: the decline code when the card
- * network gives one (Stripe's `decline_code`), which says more than the generic `card_declined`.
+ * Stripe's test cards with both of Stripe's codes: `failure_code` is Stripe's error code
+ * (`card_declined`, `expired_card`, ...) and `decline_code` the card network's reason
+ * (`generic_decline`, `insufficient_funds`, ...), as a Stripe charge keeps them.
  */
 const DECLINES = [
-  { paymentMethod: 'pm_card_chargeDeclined', failureCode: 'generic_decline', message: 'Your card was declined.' },
-  { paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds', failureCode: 'insufficient_funds', message: 'Your card has insufficient funds.' },
-  { paymentMethod: 'pm_card_chargeDeclinedExpiredCard', failureCode: 'expired_card', message: 'Your card has expired.' },
-  { paymentMethod: 'pm_card_chargeDeclinedLostCard', failureCode: 'lost_card', message: 'Your card was declined.' },
+  { paymentMethod: 'pm_card_chargeDeclined', failureCode: 'card_declined', declineCode: 'generic_decline', message: 'Your card was declined.' },
+  { paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds', failureCode: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  { paymentMethod: 'pm_card_chargeDeclinedLostCard', failureCode: 'card_declined', declineCode: 'lost_card', message: 'Your card was declined.' },
+  { paymentMethod: 'pm_card_chargeDeclinedStolenCard', failureCode: 'card_declined', declineCode: 'stolen_card', message: 'Your card was declined.' },
+  { paymentMethod: 'pm_card_chargeDeclinedExpiredCard', failureCode: 'expired_card', declineCode: 'expired_card', message: 'Your card has expired.' },
+  { paymentMethod: 'pm_card_chargeDeclinedIncorrectCvc', failureCode: 'incorrect_cvc', declineCode: 'incorrect_cvc', message: "Your card's security code is incorrect." },
+  {
+    paymentMethod: 'pm_card_chargeDeclinedProcessingError',
+    failureCode: 'processing_error',
+    declineCode: 'processing_error',
+    message: 'An error occurred while processing your card. Try again in a little bit.',
+  },
 ] as const;
 
 describe('card declines', () => {
@@ -43,7 +53,7 @@ describe('card declines', () => {
   });
 
   for (const decline of DECLINES) {
-    it(`returns OK with a failed charge and failure code ${decline.failureCode} for ${decline.paymentMethod}, and replays it for the same key`, async () => {
+    it(`returns OK with a failed charge, failure code ${decline.failureCode} and decline code ${decline.declineCode} for ${decline.paymentMethod}, stores both, and replays it for the same key`, async () => {
       const key = randomUUID();
       const before = t.sim.stats();
 
@@ -53,7 +63,10 @@ describe('card declines', () => {
       const charge = first.response!;
       expect(charge.status).to.equal(ChargeStatus.CHARGE_STATUS_FAILED);
       expect(charge.failureCode).to.equal(decline.failureCode);
+      expect(charge.declineCode).to.equal(decline.declineCode);
       expect(charge.failureMessage).to.equal(decline.message);
+      const [rows] = await t.pool.query<RowDataPacket[]>('SELECT failure_code, decline_code FROM charges WHERE id = ?', [charge.id]);
+      expect(rows[0]).to.deep.include({ failure_code: decline.failureCode, decline_code: decline.declineCode });
       expect(charge.amount).to.equal('4200');
       expect(charge.amountCaptured).to.equal('0');
       // Like Stripe, the provider keeps a PaymentIntent for the declined attempt.
@@ -85,7 +98,8 @@ describe('card declines', () => {
     );
     const charge = created.response!;
     expect(charge.status).to.equal(ChargeStatus.CHARGE_STATUS_FAILED);
-    expect(charge.failureCode).to.equal('insufficient_funds');
+    expect(charge.failureCode).to.equal('card_declined');
+    expect(charge.declineCode).to.equal('insufficient_funds');
 
     const capture = await callUnary(t.client, PaymentServiceClient.prototype.captureCharge, { chargeId: charge.id }, t.md(randomUUID()));
     const cancel = await callUnary(t.client, PaymentServiceClient.prototype.cancelCharge, { chargeId: charge.id }, t.md(randomUUID()));
@@ -103,5 +117,6 @@ describe('card declines', () => {
     expect(declined.response?.status).to.equal(ChargeStatus.CHARGE_STATUS_FAILED);
     expect(succeeded.response?.status).to.equal(ChargeStatus.CHARGE_STATUS_SUCCEEDED);
     expect(succeeded.response?.failureCode).to.equal('');
+    expect(succeeded.response?.declineCode).to.equal('');
   });
 });

@@ -147,13 +147,13 @@ describe('failure semantics', function () {
           values: [`${scope}_${tag}`, tag, ...values],
         });
 
-        expect(await store.advance(zombie, RecoveryPoint.ChargeRecorded, 30, [marker('zadv')])).to.equal(false);
-        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')])).to.equal(false);
+        expect(await store.advance(zombie, RecoveryPoint.ChargeRecorded, 30, [marker('zadv')])).to.equal(undefined);
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')], 86_400)).to.equal(undefined);
         expect(await store.release(zombie)).to.equal(false);
         expect(await store.abandon(zombie)).to.equal(false);
-        expect(await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')])).to.equal(true);
+        expect((await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')], 86_400))?.expiresAt).to.be.instanceOf(Date);
         // The zombie wakes up again after the successor finished: still nothing.
-        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')])).to.equal(false);
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')], 86_400)).to.equal(undefined);
 
         const record = await store.read(scope, 'k');
         expect(record?.response?.body?.toString()).to.equal('successor');

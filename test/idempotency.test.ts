@@ -107,10 +107,25 @@ describe('idempotency interceptor', () => {
       expect(second.headers.get('idempotent-replayed')).to.deep.equal(['true']);
     });
 
-    it('replays an INVALID_ARGUMENT from validation with the same message and details', async () => {
+    it('refuses an invalid request before claiming its key: no row, no provider request, and the corrected request runs', async () => {
       const k = key();
+      const requests = t.sim.stats().requests;
       const first = await callUnary(t.client, create, request({ amount: '-1' }), t.md(k));
-      const second = await callUnary(t.client, create, request({ amount: '-1' }), t.md(k));
+      expect(first.error?.code).to.equal(Code.INVALID_ARGUMENT);
+      expect(errorInfoReason(first.error)).to.equal('FIELD_INVALID');
+      const [rows] = await t.pool.query('SELECT id FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [t.merchantId, k]);
+      expect(rows).to.have.length(0);
+      expect(t.sim.stats().requests).to.equal(requests);
+      // Nothing was stored, so the same key with a corrected request is a new request, not a reuse.
+      const corrected = await callUnary(t.client, create, request(), t.md(k));
+      expect(corrected.error).to.equal(undefined);
+      expect(corrected.headers.get('idempotent-replayed')).to.deep.equal([]);
+    });
+
+    it('replays a definitive refusal of the provider with the same message and details', async () => {
+      const k = key();
+      const first = await callUnary(t.client, create, request({ paymentMethod: 'pm_no_such_method' }), t.md(k));
+      const second = await callUnary(t.client, create, request({ paymentMethod: 'pm_no_such_method' }), t.md(k));
       expect(first.error?.code).to.equal(Code.INVALID_ARGUMENT);
       // Trailers-only answer: the key's expiry travels with the status.
       expect(String(first.error?.metadata.get('idempotency-expires-at')[0])).to.match(/^\d{4}-\d\d-\d\dT/);

@@ -57,7 +57,7 @@ describe('replays of completed keys answered from memory', () => {
 
   for (const [outcome, body] of [
     ['a charge', (order: string) => charge(order)],
-    ['a stored error with details', (order: string) => CreateChargeRequest.encode({ ...CreateChargeRequest.decode(charge(order)), amount: '-5' }).finish()],
+    ['a stored error with details', (order: string) => CreateChargeRequest.encode({ ...CreateChargeRequest.decode(charge(order)), paymentMethod: 'pm_no_such_method' }).finish()],
   ] as const) {
     it(`replays ${outcome} from memory exactly as a replay read from the database: bytes, status, headers and trailers`, async () => {
       const key = randomUUID();

@@ -106,7 +106,7 @@ describe('replays from memory, at the interceptor', () => {
 
   it('keeps nothing when the leader was fenced out: the retry goes to the database', async () => {
     const fenced = Object.create(counted) as MysqlIdempotencyStore;
-    fenced.complete = async () => false; // another attempt took the row over: nothing was stored
+    fenced.complete = async () => undefined; // another attempt took the row over: nothing was stored
     const s = await start({ store: fenced, maxWaitMs: 100 });
     const key = randomUUID();
     expect((await call(s, key)).error?.code).to.equal(grpc.status.ABORTED);

@@ -1,5 +1,7 @@
 import { Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
+import { errorLogFields } from '../db/driver-error.js';
 import type { Logger } from '../logger.js';
+import { toStatus } from './to-status.js';
 
 /**
  * The authenticated merchant of a call. Kept in a WeakMap keyed by the call's
@@ -26,7 +28,8 @@ const PUBLIC_SERVICE_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
 /**
  * Authenticates `authorization: Bearer <api key>` against hashed keys in
  * MySQL. It runs first, so the idempotency interceptor after it can scope
- * keys by merchant. Unknown, missing or malformed keys → UNAUTHENTICATED.
+ * keys by merchant. Unknown, missing or malformed keys → UNAUTHENTICATED; a
+ * lookup the database cannot answer → UNAVAILABLE (through toStatus).
  */
 export function authInterceptor(authenticate: Authenticate, log: Logger): ServerInterceptor {
   const cache = new Map<string, { merchantId: string; until: number }>();
@@ -63,12 +66,12 @@ export function authInterceptor(authenticate: Authenticate, log: Logger): Server
                 mdNext(metadata);
               },
               (err: unknown) => {
-                log.error({ err, method: methodDescriptor.path }, 'authentication lookup failed');
-                call.sendStatus({
-                  code: Code.UNAVAILABLE,
-                  details: 'authentication is temporarily unavailable; retry with backoff',
-                  metadata: new Metadata(),
-                });
+                // The key could not be checked, which says nothing about the key: a database
+                // outage is UNAVAILABLE (retry), never UNAUTHENTICATED; anything else is a bug.
+                // Logged by codes only: the failed statement carries the key's hash.
+                const status = toStatus(err);
+                if (!status.known) log.error({ ...errorLogFields(err), method: methodDescriptor.path }, 'authentication lookup failed');
+                call.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
               },
             );
           },

@@ -10,7 +10,7 @@ export class ServerMetrics {
   readonly registry = new Registry();
   private readonly events = new Counter({
     name: 'payments_idempotency_events_total',
-    help: 'Idempotency outcomes: claimed, replayed, replayed_from_memory, mismatched, in_use, waited, released, kept_for_recovery, taken_over, recovered, reaped, store_unavailable, fenced',
+    help: 'Idempotency outcomes: claimed, replayed, replayed_from_memory, mismatched, in_use, waited, released, kept_for_recovery, taken_over, recovered, reaped, store_unavailable, fenced, needs_attention, attention_answered',
     labelNames: ['event'],
     registers: [this.registry],
   });

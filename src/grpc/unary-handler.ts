@@ -1,11 +1,13 @@
 import type { handleUnaryCall, Metadata, ServerUnaryCall } from '@grpc/grpc-js';
+import { errorLogFields } from '../db/driver-error.js';
 import type { Logger } from '../logger.js';
 import { toStatus } from './to-status.js';
 
 /**
  * Adapts an async function to grpc-js's callback API once, so every call
  * completes exactly once, and every thrown value goes through `toStatus`
- * (unknown errors are logged with their cause and answered INTERNAL).
+ * (unknown errors are logged with their cause and answered INTERNAL; a
+ * database error is logged by its codes only, never its statement or message).
  */
 export function unary<Req, Res>(
   log: Logger,
@@ -23,7 +25,7 @@ export function unary<Req, Res>(
       (response) => callback(null, response),
       (err: unknown) => {
         const status = toStatus(err);
-        if (!status.known) log.error({ err, method }, 'unhandled error in handler');
+        if (!status.known) log.error({ ...errorLogFields(err), method }, 'unhandled error in handler');
         callback({ code: status.code, details: status.details, metadata: status.metadata });
       },
     );

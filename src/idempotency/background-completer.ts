@@ -1,12 +1,12 @@
 import { status as Code } from '@grpc/grpc-js';
 import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
-import { ClaimedRecord } from './claimed-record.js';
+import { ClaimedRecord, type ClaimTerms } from './claimed-record.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
 import { encodeTrailers } from './trailers.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { PeriodicTask } from './periodic-task.js';
-import { settle } from './settle.js';
+import { noteHandlerFailure, settle } from './settle.js';
 
 /** A mutating method the completer can run again from its stored canonical request. */
 export interface ResumableMethod {
@@ -19,9 +19,7 @@ export interface ResumableMethod {
 export interface CompleterOptions {
   store: IdempotencyStore;
   methods: ResumableMethod[];
-  leaseSeconds: number;
-  /** How long the downstream system remembers its idempotency keys (see ClaimedRecord.pastDownstreamWindow). */
-  downstreamWindowSeconds?: number;
+  terms: ClaimTerms;
   /** Rows resumed per pass; small so one pass never holds many leases. */
   batchSize: number;
   /** Mean pause between passes; each pause is jittered ±50% so instances do not poll in lockstep. */
@@ -49,23 +47,28 @@ export class BackgroundCompleter {
   async runOnce(): Promise<number> {
     const observe = this.o.observe ?? (() => undefined);
     let settledCount = 0;
-    for (const row of await this.o.store.findAbandoned(this.o.batchSize)) {
+    // Only rows this build can resume are asked for, so rows it cannot (another version's
+    // method, no stored request) never fill a batch and starve the ones behind them.
+    for (const row of await this.o.store.findAbandoned(this.o.batchSize, [...this.methods.keys()])) {
       const method = this.methods.get(row.method);
-      if (!method || !row.requestBody) {
-        this.o.log.warn({ id: row.id, method: row.method }, 'in-progress idempotency record cannot be resumed here; leaving it for a retry');
-        continue;
-      }
-      const taken = await this.o.store.takeOver(row, this.o.leaseSeconds);
+      if (!method || !row.requestBody) continue; // not asked for; a store that returned it anyway is ignored
+      const taken = await this.o.store.takeOver(row, this.o.terms.leaseSeconds);
       if (!taken) continue; // another instance or a retrying client got it first
       observe(IdempotencyEvent.TakenOver);
-      const claim = new ClaimedRecord(this.o.store, taken, true, this.o.leaseSeconds, this.o.downstreamWindowSeconds);
+      const claim = new ClaimedRecord(this.o.store, taken, true, this.o.terms);
       let outcome;
       try {
-        const response = await method.resume(taken.scope, row.requestBody, claim);
-        outcome = await settle(this.o.store, claim, { code: Code.OK, message: '', body: method.responseSerialize(response), trailers: [] });
+        let body: Buffer;
+        try {
+          body = method.responseSerialize(await method.resume(taken.scope, row.requestBody, claim));
+        } catch (err) {
+          noteHandlerFailure(claim, err);
+          throw err;
+        }
+        outcome = await settle(this.o.store, claim, { code: Code.OK, message: '', body, trailers: [] });
       } catch (err) {
         const status = toStatus(err);
-        if (!status.known) this.o.log.error({ err, id: row.id }, 'resuming an idempotency record failed');
+        if (!status.known && claim.attentionReason === undefined) this.o.log.error({ err, id: row.id }, 'resuming an idempotency record failed');
         outcome = await settle(this.o.store, claim, {
           code: status.code,
           message: status.details,
@@ -76,6 +79,10 @@ export class BackgroundCompleter {
       if (outcome === 'completed') {
         settledCount++;
         observe(IdempotencyEvent.Recovered);
+      }
+      if (outcome === 'parked') {
+        observe(IdempotencyEvent.NeedsAttention);
+        this.o.log.error({ id: row.id, method: row.method, reason: claim.attentionReason }, 'idempotency record parked for an operator (needs_attention)');
       }
       this.o.log.info({ id: row.id, method: row.method, outcome }, 'background completer resumed an abandoned request');
     }

@@ -1,11 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
-import type { GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import type { Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import { KeyState, RecoveryPoint, type Fence, type IdempotencyRecord, type StoredResponse } from './record.js';
 
 /** Thrown when an attempt finds it no longer holds its lease: another attempt took the row over. */
 export class LeaseLostError extends Error {
   override name = 'LeaseLostError';
+}
+
+/** The durations every claim of one server works with. */
+export interface ClaimTerms {
+  /** How long an attempt owns the row before another may take it over. */
+  leaseSeconds: number;
+  /** How long a completed outcome is replayed, counted from its completion. */
+  ttlSeconds: number;
+  /**
+   * How long the downstream system (the payment provider) remembers an
+   * idempotency key; an attempt resuming a row older than this must look its
+   * side effect up before sending anything again (see `pastDownstreamWindow`).
+   */
+  downstreamWindowSeconds: number;
 }
 
 /**
@@ -16,6 +30,8 @@ export class ClaimedRecord {
   /** Writes committed in the same transaction as the stored response. */
   readonly completionWrites: GuardedWrite[] = [];
   private sideEffects = false;
+  private attention: string | undefined;
+  private completion: Completion | undefined;
   private point: RecoveryPoint;
 
   constructor(
@@ -23,13 +39,7 @@ export class ClaimedRecord {
     private readonly record: IdempotencyRecord,
     /** True when this attempt took over a row another attempt had started. */
     readonly resumed: boolean,
-    private readonly leaseSeconds: number,
-    /**
-     * How long the downstream system (the payment provider) remembers an
-     * idempotency key. An attempt resuming a row older than this must look
-     * its side effect up before sending anything again (see `pastDownstreamWindow`).
-     */
-    private readonly downstreamWindowSeconds: number = Number.POSITIVE_INFINITY,
+    readonly terms: ClaimTerms,
   ) {
     this.point = record.recoveryPoint;
   }
@@ -43,7 +53,7 @@ export class ClaimedRecord {
    * and throw NeedsAttentionError when it cannot decide.
    */
   get pastDownstreamWindow(): boolean {
-    return this.resumed && this.record.dbNow.getTime() - this.record.createdAt.getTime() >= this.downstreamWindowSeconds * 1000;
+    return this.resumed && this.record.dbNow.getTime() - this.record.createdAt.getTime() >= this.terms.downstreamWindowSeconds * 1000;
   }
 
   get id(): string {
@@ -80,15 +90,31 @@ export class ClaimedRecord {
    * (rows for a SELECT). Throws LeaseLostError when another attempt took the row over.
    */
   async advance(point: RecoveryPoint, writes: GuardedWrite[] = []): Promise<unknown[]> {
-    const results = await this.store.advance(this.fence, point, this.leaseSeconds, writes);
+    const results = await this.store.advance(this.fence, point, this.terms.leaseSeconds, writes);
     if (!results) throw new LeaseLostError(`lease ${this.record.leaseVersion} on idempotency record ${this.record.id} was taken over`);
     this.point = point;
     return results;
   }
 
-  /** The row as it is once `response` has been stored under this claim (the same expiry, read with the claim). */
+  /** Records the expiry the completion of this claim set (counted from the completion). */
+  completed(completion: Completion): void {
+    this.completion = completion;
+  }
+
+  /** When the key expires: as completed, or as claimed while it is not. */
+  get expiresAt(): Date {
+    return this.completion?.expiresAt ?? this.record.expiresAt;
+  }
+
+  /**
+   * The row as it is once `response` has been stored under this claim: the expiry its completion
+   * set, with the database clock of that same moment (an entry kept in memory lives from there).
+   */
   completedWith(response: StoredResponse): IdempotencyRecord {
-    return { ...this.record, state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, response };
+    return {
+      ...this.record, state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, response,
+      ...(this.completion ? { expiresAt: this.completion.expiresAt, dbNow: this.completion.dbNow } : {}),
+    };
   }
 
   /** Registers writes to commit in the transaction that stores the response. */
@@ -103,6 +129,20 @@ export class ClaimedRecord {
    */
   beginSideEffect(): void {
     this.sideEffects = true;
+  }
+
+  /**
+   * Declares that this attempt can neither finish nor safely be retried (see
+   * NeedsAttentionError): whatever status the handler ends with, the row is
+   * parked in `needs_attention` instead of being stored, released or resumed.
+   */
+  needsAttention(reason: string): void {
+    this.attention ??= reason;
+  }
+
+  /** The reason given to `needsAttention`, if any. */
+  get attentionReason(): string | undefined {
+    return this.attention;
   }
 
   /** Declares that the side effect certainly did not happen (the request never left). */

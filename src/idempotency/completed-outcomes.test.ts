@@ -19,7 +19,7 @@ function completed(key: string, expiresInMs: number, scope = 'm1'): IdempotencyR
   return {
     id: '1', scope, key, method: '/payments.v1.PaymentService/CreateCharge',
     fingerprint: Buffer.alloc(32, 7), fingerprintVersion: 1, requestBody: Buffer.from('request'),
-    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, leaseVersion: 1,
+    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, attentionReason: null, lockedUntil: null, leaseVersion: 1,
     response: { code: 0, message: '', body: Buffer.from('response'), trailers: [] },
     createdAt: new Date(expiresAt.getTime() - DAY), expiresAt, dbNow,
   };

@@ -8,7 +8,7 @@ const FP = Buffer.alloc(32, 1);
 function record(overrides: Partial<IdempotencyRecord> = {}): IdempotencyRecord {
   return {
     id: '1', scope: 'mer_a', key: 'k', method: '/payments.v1.PaymentService/CreateCharge', fingerprint: FP, fingerprintVersion: 1, requestBody: null,
-    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, leaseVersion: 1,
+    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, attentionReason: null, lockedUntil: null, leaseVersion: 1,
     response: { code: 0, message: '', body: Buffer.from([1]), trailers: [] },
     createdAt: new Date(NOW.getTime() - 1000), expiresAt: new Date(NOW.getTime() + 86_400_000), dbNow: NOW,
     ...overrides,

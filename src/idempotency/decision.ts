@@ -11,6 +11,7 @@ export type Decision =
   | { kind: 'mismatch'; what: 'method' | 'payload' }
   | { kind: 'wait'; leaseRemainingMs: number }
   | { kind: 'take_over' }
+  | { kind: 'needs_attention' }
   | { kind: 'expired' };
 
 /**
@@ -24,6 +25,7 @@ export function decide(record: IdempotencyRecord, request: ClaimRequest): Decisi
   if (record.method !== request.method) return { kind: 'mismatch', what: 'method' };
   if (!request.samePayloadAs(record)) return { kind: 'mismatch', what: 'payload' };
   if (record.state === KeyState.Completed) return { kind: 'replay' };
+  if (record.state === KeyState.NeedsAttention) return { kind: 'needs_attention' };
   const lockedUntil = record.lockedUntil?.getTime() ?? 0;
   if (lockedUntil > now) return { kind: 'wait', leaseRemainingMs: lockedUntil - now };
   return { kind: 'take_over' };

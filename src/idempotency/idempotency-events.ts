@@ -14,6 +14,10 @@ export const IdempotencyEvent = {
   Reaped: 'reaped',
   StoreUnavailable: 'store_unavailable',
   Fenced: 'fenced',
+  /** A row parked in needs_attention for an operator (counted once, when parked). */
+  NeedsAttention: 'needs_attention',
+  /** A retry answered IDEMPOTENCY_KEY_NEEDS_ATTENTION because its row is parked. */
+  AttentionAnswered: 'attention_answered',
 } as const;
 export type IdempotencyEvent = (typeof IdempotencyEvent)[keyof typeof IdempotencyEvent];
 

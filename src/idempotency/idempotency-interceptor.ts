@@ -10,10 +10,11 @@ import {
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isStoreUnavailable } from '../db/store-unavailable.js';
 import { ApiError } from '../grpc/api-error.js';
 import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
-import { attachClaim, ClaimedRecord } from './claimed-record.js';
+import { attachClaim, ClaimedRecord, type ClaimTerms } from './claimed-record.js';
 import { decide } from './decision.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
 import type { CompletedOutcomes, Stamp } from './completed-outcomes.js';
@@ -52,12 +53,27 @@ export interface IdempotencyOptions {
   downstreamWindowSeconds?: number;
   /** Upper bound on how long a duplicate waits for the leader, whatever its deadline. */
   maxWaitMs: number;
+  /**
+   * Refuses a request before anything is written (DESIGN §3 "refuse before you claim"): throws
+   * an ApiError for every deterministic defect of the request (field limits, enums, formats).
+   * A request it refuses leaves no row behind, so the same key with a corrected request runs.
+   */
+  validate?: (path: string, request: unknown) => void;
   /** Recovery point a claim starts at, per method path (default `started`). */
   initialRecoveryPoint?: (path: string) => RecoveryPoint;
   log: Logger;
   observe?: IdempotencyObserver;
   /** Completed outcomes kept in memory to replay without a database read (none when unset). */
   completedOutcomes?: CompletedOutcomes;
+}
+
+/** The answer for a key whose row is parked in needs_attention (DESIGN §4). */
+function needsAttention(): ApiError {
+  return ApiError.failedPrecondition(
+    'the outcome of the request with this idempotency key could not be settled automatically and is held for the service operator; ' +
+      'do not retry it with a new key (that could charge twice): contact the operator with the idempotency key',
+    { reason: 'IDEMPOTENCY_KEY_NEEDS_ATTENTION' },
+  );
 }
 
 function deadlineMs(call: ServerInterceptingCallInterface): number {
@@ -73,6 +89,7 @@ interface Shared {
   log: Logger;
   observe: IdempotencyObserver;
   completed: CompletedOutcomes | undefined;
+  terms: ClaimTerms;
   /** One shared read per key and process, however many local callers wait on it. */
   poll: (scope: string, key: string, afterMs: number) => Promise<IdempotencyRecord | undefined>;
 }
@@ -104,6 +121,11 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     log: options.log,
     observe: options.observe ?? (() => undefined),
     completed: options.completedOutcomes,
+    terms: {
+      leaseSeconds: options.leaseSeconds,
+      ttlSeconds: options.ttlSeconds,
+      downstreamWindowSeconds: options.downstreamWindowSeconds ?? Number.POSITIVE_INFINITY,
+    },
     poll(scope, key, afterMs) {
       const id = scopedKey(scope, key);
       const pending = polls.get(id);
@@ -141,6 +163,9 @@ class KeyedCall {
   /** The leader's outcome was stored, released or kept. */
   private settled = false;
   private cancelled = false;
+  /** Request messages seen; a unary call carries exactly one. */
+  private messages = 0;
+  private pendingHeaders: { md: Metadata; next: (md: Metadata) => void } | undefined;
 
   constructor(
     private readonly shared: Shared,
@@ -174,8 +199,24 @@ class KeyedCall {
   }
 
   private sendMetadata(md: Metadata, next: (md: Metadata) => void): void {
+    // A leader's headers wait for its outcome to be settled: they carry the
+    // expiry its completion set (grpc-js holds the message until they go).
+    if (this.claim && !this.settled) {
+      this.pendingHeaders = { md, next };
+      return;
+    }
+    this.sendHeaders(md, next);
+  }
+
+  private sendHeaders(md: Metadata, next: (md: Metadata) => void): void {
     if (this.expiresAt !== undefined) md.set(EXPIRES_AT_HEADER, this.expiresAt);
     next(md);
+  }
+
+  private flushHeaders(): void {
+    const pending = this.pendingHeaders;
+    this.pendingHeaders = undefined;
+    if (pending) this.sendHeaders(pending.md, pending.next);
   }
 
   private onMetadata(md: Metadata, next: (md: Metadata) => void): void {
@@ -192,30 +233,60 @@ class KeyedCall {
   }
 
   private onMessage(message: unknown, next: (message: unknown) => void): void {
-    const request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message));
+    this.messages++;
+    if (this.messages > 1) {
+      // A unary call carries one request. A second one (only a hand-made
+      // HTTP/2 client sends it) arrives after the first was claimed and handed
+      // on, before the handler ran (grpc-js starts it at the half-close): the
+      // first claim did nothing, so it is ended here, and the call is refused,
+      // instead of claiming again and leaving the first row for the completer
+      // to charge while the client is told the call failed.
+      if (this.claim && !this.settled) this.endUnused(this.claim);
+      this.fail(ApiError.invalidArgument(`${this.method.path} is a unary method: send exactly one request message per call`, { reason: 'REQUEST_INVALID' }));
+      return;
+    }
+    let request: CanonicalRequest;
+    try {
+      // Refuse before you claim: a request validation rejects leaves nothing behind.
+      this.shared.options.validate?.(this.method.path, message);
+      request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message));
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
     this.acquire(request).then(
       (won) => {
         if (!won) return;
-        if (this.cancelled) {
-          // The client left before the handler got the request, so this
-          // attempt did nothing. A fresh claim is freed for the retry; a
-          // taken-over row may hold an earlier attempt's provider request,
-          // so it is only handed back (lease ended), never deleted.
-          this.settled = true;
-          const { store, log } = this.shared;
-          const end = won.releasable ? store.release(won.fence) : store.abandon(won.fence);
-          void end.catch((err: unknown) => log.warn({ err }, 'could not end a claim after cancel'));
+        if (this.cancelled || this.answered) {
+          // The client left (or the call was refused) before the handler got
+          // the request, so this attempt did nothing.
+          this.endUnused(won);
           return;
         }
         this.claim = won;
         if (this.metadata) attachClaim(this.metadata, won);
         next(message);
       },
-      (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError ? err : this.unavailable(err)),
+      // Only an unreachable or busy store is "unavailable, retry"; any other failure is a bug
+      // answered INTERNAL (with its cause logged), never dressed up as an outage.
+      (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError || !isStoreUnavailable(err) ? err : this.unavailable(err)),
     );
   }
 
+  /**
+   * Ends a claim whose handler never received the request. A fresh claim is
+   * freed for the retry; a taken-over row may hold an earlier attempt's
+   * provider request, so it is only handed back (lease ended), never deleted.
+   */
+  private endUnused(won: ClaimedRecord): void {
+    this.settled = true;
+    const { store, log } = this.shared;
+    const end = won.releasable ? store.release(won.fence) : store.abandon(won.fence);
+    void end.catch((err: unknown) => log.warn({ err }, 'could not end an unused claim'));
+  }
+
   private answer(status: PartialStatusObject, headers?: Metadata): void {
+    if (this.answered) return; // one answer per call, whichever path gets there first
     this.answered = true;
     this.call.sendMetadata(headers ?? this.keyHeaders());
     this.call.sendStatus(status);
@@ -246,6 +317,7 @@ class KeyedCall {
   private replay(record: IdempotencyRecord): void {
     const response = record.response;
     if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
+    if (this.answered) return;
     this.shared.observe(IdempotencyEvent.Replayed);
     this.answered = true;
     const headers = this.keyHeaders();
@@ -284,7 +356,7 @@ class KeyedCall {
         this.expiresAt = claimed.record.expiresAt.toISOString();
         if (claimed.won) {
           observe(IdempotencyEvent.Claimed);
-          return new ClaimedRecord(store, claimed.record, false, options.leaseSeconds, options.downstreamWindowSeconds);
+          return new ClaimedRecord(store, claimed.record, false, this.shared.terms);
         }
         record = claimed.record;
       } else {
@@ -305,6 +377,9 @@ class KeyedCall {
               : 'idempotency key was already used with a different request payload; use a new key for a different request',
             { reason: 'IDEMPOTENCY_KEY_REUSED' },
           );
+        case 'needs_attention':
+          observe(IdempotencyEvent.AttentionAnswered);
+          throw needsAttention();
         case 'expired':
           await store.deleteExpired(record);
           record = undefined;
@@ -317,7 +392,7 @@ class KeyedCall {
           const taken = await store.takeOver(record, options.leaseSeconds);
           if (taken) {
             observe(IdempotencyEvent.TakenOver);
-            return new ClaimedRecord(store, taken, true, options.leaseSeconds, options.downstreamWindowSeconds);
+            return new ClaimedRecord(store, taken, true, this.shared.terms);
           }
           record = await store.read(this.scope, this.key);
           source = 'read';
@@ -345,8 +420,16 @@ class KeyedCall {
     }
   }
 
-  /** Persists the leader's outcome; returns the status to send instead of the handler's, if any. */
+  /** Persists the leader's outcome, then lets its headers go; returns the status to send instead of the handler's, if any. */
   private async settleLeader(response: StoredResponse): Promise<PartialStatusObject | undefined> {
+    try {
+      return await this.settleOutcome(response);
+    } finally {
+      this.flushHeaders();
+    }
+  }
+
+  private async settleOutcome(response: StoredResponse): Promise<PartialStatusObject | undefined> {
     const leader = this.claim;
     if (!leader || this.settled) return undefined;
     this.settled = true;
@@ -355,14 +438,23 @@ class KeyedCall {
     try {
       result = await settle(store, leader, response);
     } catch (err) {
+      if (leader.attentionReason !== undefined) this.shared.log.error({ id: leader.id, method: this.method.path }, 'could not park an idempotency record for an operator; it stays in progress');
       // The outcome could not be stored. The row stays in progress (a retry
       // after the lease resumes it), so the client must not see success.
       return toStatus(this.unavailable(err));
     }
+    // The expiry counts from the completion: the answer's header says so.
+    if (result === 'completed') this.expiresAt = leader.expiresAt.toISOString();
     // Stored under our lease: a retry on this instance replays it from memory.
     if (result === 'completed' && this.claimSentAt) this.shared.completed?.remember(leader.completedWith(response), this.claimSentAt);
     if (result === 'released') observe(IdempotencyEvent.Released);
     if (result === 'kept') observe(IdempotencyEvent.KeptForRecovery);
+    if (result === 'parked') {
+      observe(IdempotencyEvent.NeedsAttention);
+      // Logged once, here: the row id and a reason code, never the request or SQL text.
+      this.shared.log.error({ id: leader.id, method: this.method.path, reason: leader.attentionReason }, 'idempotency record parked for an operator (needs_attention)');
+      return toStatus(needsAttention());
+    }
     if (result !== 'fenced') return undefined;
     observe(IdempotencyEvent.Fenced);
     return toStatus(
@@ -385,8 +477,14 @@ class KeyedCall {
     try {
       bytes = message instanceof RawResponse ? message.bytes : this.method.responseSerialize(message);
     } catch (err) {
+      // The handler's work (a charge, perhaps) is done but its answer cannot
+      // be stored or sent: park the row rather than run it again.
       this.shared.log.error({ err, method: this.method.path }, 'response serialization failed');
-      this.call.sendStatus(toStatus(err));
+      this.claim.needsAttention('response_not_serializable');
+      this.settleLeader({ code: Code.INTERNAL, message: 'internal error', body: null, trailers: [] }).then(
+        (override) => this.call.sendStatus(override ?? toStatus(err)),
+        (e: unknown) => this.call.sendStatus(toStatus(this.unavailable(e))),
+      );
       return;
     }
     this.settleLeader({ code: Code.OK, message: '', body: bytes, trailers: [] }).then(

@@ -28,6 +28,12 @@ export interface ClaimInput {
   leaseSeconds: number;
 }
 
+/** What a completion set: the key's expiry, with the database clock read in the same transaction. */
+export interface Completion {
+  expiresAt: Date;
+  dbNow: Date;
+}
+
 export type ClaimResult = { won: true; record: IdempotencyRecord } | { won: false; record: IdempotencyRecord };
 
 /** Storage of idempotency records. One implementation: MySQL. */
@@ -43,16 +49,21 @@ export interface IdempotencyStore {
    * update in the same transaction comes back with it).
    */
   advance(fence: Fence, point: RecoveryPoint, leaseSeconds: number, writes: GuardedWrite[]): Promise<unknown[] | undefined>;
-  /** Stores the outcome and runs `writes` in the same transaction; false when fenced out. */
-  complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean>;
+  /**
+   * Stores the outcome and runs `writes` in the same transaction; undefined when fenced out,
+   * else the key's expiry: `ttlSeconds` after this completion (never earlier than its claim set).
+   */
+  complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[], ttlSeconds: number): Promise<Completion | undefined>;
+  /** Parks the row in `needs_attention` for an operator (a short reason code); false when fenced out. */
+  park(fence: Fence, reason: string): Promise<boolean>;
   /** Deletes the row so a retry runs as new; false when fenced out. */
   release(fence: Fence): Promise<boolean>;
   /** Ends the lease now so the next retry (or the completer) resumes at once. */
   abandon(fence: Fence): Promise<boolean>;
   /** Deletes a completed row past its expiry so the key can be claimed anew. */
   deleteExpired(record: IdempotencyRecord): Promise<void>;
-  /** In-progress rows whose lease has expired, oldest first (for the background completer). */
-  findAbandoned(limit: number): Promise<IdempotencyRecord[]>;
+  /** In-progress rows of `methods` with a stored request whose lease has expired, oldest first (for the background completer). */
+  findAbandoned(limit: number, methods: string[]): Promise<IdempotencyRecord[]>;
   /** Deletes up to `limit` completed rows past their expiry; returns how many. Never touches in-progress rows. */
   reapExpired(limit: number): Promise<number>;
 }

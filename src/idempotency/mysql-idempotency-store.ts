@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
 import { query, queryOn } from '../db/query.js';
 import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
-import type { ClaimInput, ClaimResult, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
 import {
   KeyState,
   parseKeyState,
@@ -15,6 +16,22 @@ import {
 } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
+/** `attention_reason` is VARCHAR(64). */
+const MAX_ATTENTION_REASON_LENGTH = 64;
+/**
+ * A stored status message is ours (validation and refusal texts, at most a few hundred
+ * characters); the cap only guarantees that no message, whatever it quotes, can make an
+ * outcome unstorable in `response_message` (TEXT, 65,535 bytes: 4,000 code points of 4 bytes
+ * and the marker fit).
+ */
+export const MAX_STORED_MESSAGE_CODE_POINTS = 4_000;
+
+/** Cuts a status message to MAX_STORED_MESSAGE_CODE_POINTS without splitting a character. */
+export function fitStatusMessage(message: string): string {
+  if (message.length <= MAX_STORED_MESSAGE_CODE_POINTS) return message;
+  const points = Array.from(message);
+  return points.length <= MAX_STORED_MESSAGE_CODE_POINTS ? message : `${points.slice(0, MAX_STORED_MESSAGE_CODE_POINTS - 1).join('')}…`;
+}
 
 /**
  * Every column a decision needs. The request body comes along (tens of
@@ -22,8 +39,8 @@ const ER_DUP_ENTRY = 1062;
  * and the completer resumes a row from it.
  */
 const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
-  recovery_point, locked_until, lease_version, response_code, response_message, response_body,
-  response_trailers, created_at, expires_at, NOW(6) AS db_now`;
+  recovery_point, attention_reason, locked_until, lease_version, response_code, response_message, response_body,
+  response_trailers, created_at, expires_at, claim_token, NOW(6) AS db_now`;
 
 interface Row extends RowDataPacket {
   id: string;
@@ -35,6 +52,7 @@ interface Row extends RowDataPacket {
   request_body?: Buffer | null;
   state: string;
   recovery_point: string;
+  attention_reason: string | null;
   locked_until: Date | null;
   lease_version: number;
   response_code: number | null;
@@ -43,6 +61,7 @@ interface Row extends RowDataPacket {
   response_trailers: Buffer | null;
   created_at: Date;
   expires_at: Date;
+  claim_token: Buffer | null;
   db_now: Date;
 }
 
@@ -58,6 +77,7 @@ function toRecord(row: Row): IdempotencyRecord {
     requestBody: row.request_body ?? null,
     state,
     recoveryPoint: parseRecoveryPoint(row.recovery_point),
+    attentionReason: row.attention_reason ?? null,
     lockedUntil: row.locked_until,
     leaseVersion: Number(row.lease_version),
     response:
@@ -79,16 +99,23 @@ function toRecord(row: Row): IdempotencyRecord {
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
 
-/** MariaDB from 10.5 returns the inserted row from the INSERT itself; MySQL 8 needs a read-back SELECT. */
-export function supportsInsertReturning(version: string): boolean {
+/**
+ * MariaDB from 10.5 returns the inserted row from the INSERT itself; MySQL 8 needs a read-back
+ * SELECT, and so does a Galera cluster: there an `INSERT ... RETURNING` that a certification
+ * conflict makes the server run again can hand back the rolled-back run's row, or no answer.
+ */
+export function supportsInsertReturning(version: string, galera = false): boolean {
   const m = /^(\d+)\.(\d+)\.\d+.*mariadb/i.exec(version);
-  return m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 5));
+  return !galera && m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 5));
 }
 
 export interface MysqlIdempotencyStoreOptions {
-  /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+); by default detected from the server's version. */
+  /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+, not Galera); by default detected from the server. */
   insertReturning?: boolean;
 }
+
+/** Bytes of a claim token: 128 random bits, never equal for two claims. */
+const CLAIM_TOKEN_BYTES = 16;
 
 /**
  * MySQL/MariaDB implementation. Every statement is written so that the
@@ -114,16 +141,21 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     this.claimSql ??= (async () => {
       let returning = this.options.insertReturning;
       if (returning === undefined) {
-        const rows = await query<Array<RowDataPacket & { version: string }>>(this.pool, 'SELECT VERSION() AS version', []);
-        returning = supportsInsertReturning(String(rows[0]?.version ?? ''));
+        const [version, wsrep] = await Promise.all([
+          query<Array<RowDataPacket & { version: string }>>(this.pool, 'SELECT VERSION() AS version', []),
+          query<Array<RowDataPacket & { Value: string }>>(this.pool, "SHOW VARIABLES LIKE 'wsrep_on'", []),
+        ]);
+        returning = supportsInsertReturning(String(version[0]?.version ?? ''), String(wsrep[0]?.Value ?? '').toUpperCase() === 'ON');
       }
       const insert = `INSERT INTO idempotency_keys
           (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
-           locked_until, lease_version, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, NOW(6) + INTERVAL ? SECOND)`;
+           locked_until, lease_version, claim_token, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, ?, NOW(6) + INTERVAL ? SECOND)`;
+      // The read-back goes by key, not by LAST_INSERT_ID(): the row that committed for this key
+      // is the one that decides, and the token says whether it is ours.
       return returning
         ? { sql: `${insert} RETURNING ${COLUMNS}`, returning }
-        : { sql: `${insert};\n SELECT ${COLUMNS} FROM idempotency_keys WHERE id = LAST_INSERT_ID()`, returning };
+        : { sql: `${insert};\n SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`, returning };
     })().catch((err: unknown) => {
       this.claimSql = undefined; // the version query failed (database down): ask again next time
       throw err;
@@ -148,9 +180,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // decides every race: if the key exists, the INSERT fails with 1062, the
     // batch stops, and we read the row that holds the key.
     const { sql, returning } = await this.claimStatement();
+    const token = randomBytes(CLAIM_TOKEN_BYTES);
     const values = [
       input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
-      input.recoveryPoint, input.leaseSeconds, input.ttlSeconds,
+      input.recoveryPoint, input.leaseSeconds, token, input.ttlSeconds, ...(returning ? [] : [input.scope, input.key]),
     ];
     // A deadlock victim claims again (retryingDeadlocks); a key released between our failed
     // INSERT and the read is claimed again here, a bounded number of times.
@@ -158,8 +191,10 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       try {
         const result = await retryingDeadlocks(() => query<Row[] | [ResultSetHeader, Row[]]>(this.pool, sql, values));
         const row = returning ? (result as Row[])[0] : (result as [ResultSetHeader, Row[]])[1][0];
-        if (!row) throw new Error('a claimed idempotency row could not be read back');
-        return { won: true, record: toRecord(row) };
+        // No row for the key right after our INSERT succeeded: it was released meanwhile; claim again.
+        if (!row) continue;
+        // Won only if the committed row is the one this claim wrote (see migration 005).
+        return { won: row.claim_token !== null && token.equals(row.claim_token), record: toRecord(row) };
       } catch (err) {
         if (errno(err) !== ER_DUP_ENTRY) throw err;
         // The key is taken (a retry, or a concurrent INSERT that committed first): read its row.
@@ -200,27 +235,37 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       },
       writes,
     );
-    return results;
+    return results?.writes;
   }
 
-  async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[]): Promise<boolean> {
+  async complete(fence: Fence, response: StoredResponse, writes: GuardedWrite[], ttlSeconds: number): Promise<Completion | undefined> {
     const results = await this.fencedTransaction(
       {
+        // The key's expiry counts from its completion: an outcome that took longer than the TTL
+        // to settle (a provider outage) must still be replayed for a whole TTL, never found
+        // expired by the retry that comes right after it.
         sql: `UPDATE idempotency_keys SET state = 'completed', recovery_point = 'completed', locked_until = NULL,
-                response_code = ?, response_message = ?, response_body = ?, response_trailers = ?
+                response_code = ?, response_message = ?, response_body = ?, response_trailers = ?,
+                expires_at = GREATEST(expires_at, NOW(6) + INTERVAL ? SECOND)
                WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
         values: [
           response.code,
-          response.message,
+          fitStatusMessage(response.message),
           response.body,
           response.trailers.length > 0 ? Buffer.from(JSON.stringify(response.trailers)) : null,
+          ttlSeconds,
           fence.id,
           fence.leaseVersion,
         ],
       },
       writes,
+      // Read in the same transaction: the expiry this completion set, for the caller's headers and memory.
+      { sql: 'SELECT expires_at, NOW(6) AS db_now FROM idempotency_keys WHERE id = ?', values: [fence.id] },
     );
-    return results !== undefined;
+    if (!results) return undefined;
+    const row = (results.readBack as Array<{ expires_at: Date; db_now: Date }> | undefined)?.[0];
+    if (!row) throw new Error('a completed idempotency row could not be read back');
+    return { expiresAt: row.expires_at, dbNow: row.db_now };
   }
 
   /**
@@ -229,24 +274,31 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
    * COMMIT, all in one round trip. If the UPDATE matched nothing we do not
    * hold the lease, the guard is false, and the writes change nothing; if it
    * matched, we hold the row's X lock until COMMIT, so nobody can take over
-   * in between.
+   * in between. Resolves undefined when fenced out, else the writes' results
+   * and the optional read-back's rows (read before COMMIT, under that lock).
    */
-  private async fencedTransaction(update: { sql: string; values: unknown[] }, writes: GuardedWrite[]): Promise<unknown[] | undefined> {
+  private async fencedTransaction(
+    update: { sql: string; values: unknown[] },
+    writes: GuardedWrite[],
+    readBack?: { sql: string; values: unknown[] },
+  ): Promise<{ writes: unknown[]; readBack: unknown } | undefined> {
     // ROW_COUNT() of the fencing UPDATE, kept in a session variable for every
     // guarded write of this transaction (cheaper than re-reading the row).
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
-    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
-    const values = [...update.values, ...statements.flatMap((s) => s.values)];
+    const tail = readBack ? [readBack] : [];
+    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), ...tail.map((s) => s.sql), 'COMMIT'].join(';\n');
+    const values = [...update.values, ...statements.flatMap((s) => s.values), ...tail.flatMap((s) => s.values)];
     // A deadlock victim was rolled back whole; the fence still decides when it runs again (if
     // another attempt took the row over meanwhile, nothing is written).
     return retryingDeadlocks(async () => {
-      if (statements.length === 0) {
+      if (statements.length === 0 && !readBack) {
         const result = await query<ResultSetHeader>(this.pool, update.sql, update.values);
-        return result.affectedRows === 1 ? [] : undefined;
+        return result.affectedRows === 1 ? { writes: [], readBack: undefined } : undefined;
       }
       const results = await this.runBatch(sql, values);
-      // [START, fencing UPDATE, SET, ...writes, COMMIT]: the writes' own results, in order.
-      return (results[1] as ResultSetHeader | undefined)?.affectedRows === 1 ? results.slice(3, 3 + statements.length) : undefined;
+      // [START, fencing UPDATE, SET, ...writes, readBack?, COMMIT]
+      if ((results[1] as ResultSetHeader | undefined)?.affectedRows !== 1) return undefined;
+      return { writes: results.slice(3, 3 + statements.length), readBack: readBack ? results[3 + statements.length] : undefined };
     });
   }
 
@@ -272,6 +324,15 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return result.affectedRows === 1;
   }
 
+  async park(fence: Fence, reason: string): Promise<boolean> {
+    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
+      `UPDATE idempotency_keys SET state = 'needs_attention', attention_reason = ?, locked_until = NULL
+        WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
+      [reason.slice(0, MAX_ATTENTION_REASON_LENGTH), fence.id, fence.leaseVersion],
+    ));
+    return result.affectedRows === 1;
+  }
+
   async abandon(fence: Fence): Promise<boolean> {
     const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
       "UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
@@ -284,12 +345,15 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     await retryingDeadlocks(() => this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]));
   }
 
-  async findAbandoned(limit: number): Promise<IdempotencyRecord[]> {
+  async findAbandoned(limit: number, methods: string[]): Promise<IdempotencyRecord[]> {
+    if (methods.length === 0) return [];
+    // Only rows this build can resume: a row it cannot (no stored request, or a method of
+    // another version during a rolling deploy) must never fill the batch and starve the rest.
     const [rows] = await this.pool.query<Row[]>(
       `SELECT ${COLUMNS} FROM idempotency_keys
-        WHERE state = 'in_progress' AND locked_until <= NOW(6)
+        WHERE state = 'in_progress' AND locked_until <= NOW(6) AND request_body IS NOT NULL AND method IN (?)
         ORDER BY locked_until LIMIT ?`,
-      [limit],
+      [methods, limit],
     );
     return rows.map(toRecord);
   }

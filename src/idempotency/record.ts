@@ -2,6 +2,13 @@
 export const KeyState = {
   InProgress: 'in_progress',
   Completed: 'completed',
+  /**
+   * Parked for an operator: the attempt may have had a side effect, but its
+   * outcome can neither be stored nor decided automatically. Never resumed,
+   * never expired; a retry is answered FAILED_PRECONDITION
+   * (IDEMPOTENCY_KEY_NEEDS_ATTENTION) until an operator resolves it.
+   */
+  NeedsAttention: 'needs_attention',
 } as const;
 export type KeyState = (typeof KeyState)[keyof typeof KeyState];
 
@@ -44,6 +51,8 @@ export interface IdempotencyRecord {
   requestBody: Buffer | null;
   state: KeyState;
   recoveryPoint: RecoveryPoint;
+  /** Why the row is in `needs_attention` (a short code), else null. */
+  attentionReason: string | null;
   lockedUntil: Date | null;
   leaseVersion: number;
   response: StoredResponse | null;

@@ -6,7 +6,7 @@ import {
   type Charge,
   type Refund,
 } from '../gen/payments/v1/payments.js';
-import type { ChargeRecord, RefundRecord } from './charge-repository.js';
+import type { ChargeRecord, RefundRecord, RefundState } from './charge-repository.js';
 import { ChargeState } from './charge-status.js';
 
 const STATUS: Record<ChargeState, ChargeStatus> = {
@@ -16,6 +16,14 @@ const STATUS: Record<ChargeState, ChargeStatus> = {
   [ChargeState.Canceled]: ChargeStatus.CHARGE_STATUS_CANCELED,
   [ChargeState.Refunded]: ChargeStatus.CHARGE_STATUS_REFUNDED,
   [ChargeState.PartiallyRefunded]: ChargeStatus.CHARGE_STATUS_PARTIALLY_REFUNDED,
+  [ChargeState.Processing]: ChargeStatus.CHARGE_STATUS_PROCESSING,
+  [ChargeState.RequiresAction]: ChargeStatus.CHARGE_STATUS_REQUIRES_ACTION,
+};
+
+const REFUND_STATUS: Record<RefundState, RefundStatus> = {
+  succeeded: RefundStatus.REFUND_STATUS_SUCCEEDED,
+  pending: RefundStatus.REFUND_STATUS_PENDING,
+  failed: RefundStatus.REFUND_STATUS_FAILED,
 };
 
 export const REFUND_REASONS: Record<number, string> = {
@@ -38,6 +46,7 @@ export function chargeToProto(c: ChargeRecord): Charge {
     metadata: c.metadata,
     captureMethod: c.captureMethod === 'manual' ? CaptureMethod.CAPTURE_METHOD_MANUAL : CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
     failureCode: c.failureCode,
+    declineCode: c.declineCode,
     failureMessage: c.failureMessage,
     providerReference: c.providerReference,
     createTime: c.createdAt,
@@ -52,7 +61,7 @@ export function refundToProto(r: RefundRecord, charge: ChargeRecord): Refund {
     chargeId: r.chargeId,
     amount: String(r.amount),
     currency: r.currency,
-    status: r.status === 'succeeded' ? RefundStatus.REFUND_STATUS_SUCCEEDED : RefundStatus.REFUND_STATUS_FAILED,
+    status: REFUND_STATUS[r.status],
     reason,
     providerReference: r.providerReference,
     createTime: r.createdAt,

@@ -19,12 +19,29 @@ export interface ChargeRecord {
   metadata: Record<string, string>;
   captureMethod: 'automatic' | 'manual';
   paymentMethod: string;
+  /** Stripe's error code (`card_declined`, `expired_card`, ...). */
   failureCode: string;
+  /** Stripe's decline code (`generic_decline`, `insufficient_funds`, ...). */
+  declineCode: string;
   failureMessage: string;
   providerReference: string;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/**
+ * Widths (in code points: utf8mb4 VARCHAR counts characters) of the columns that take text from
+ * the provider. Provider text is cut to these before it is stored (see truncateCodePoints).
+ */
+export const PROVIDER_TEXT_COLUMNS = {
+  failureCode: 64,
+  declineCode: 64,
+  failureMessage: 500,
+  providerReference: 255,
+} as const;
+
+/** `pending` refunds count toward the charge's amount_refunded (as at Stripe); `failed` ones do not. */
+export type RefundState = 'succeeded' | 'pending' | 'failed';
 
 export interface RefundRecord {
   id: string;
@@ -32,7 +49,7 @@ export interface RefundRecord {
   chargeId: string;
   amount: number;
   currency: string;
-  status: 'succeeded' | 'failed';
+  status: RefundState;
   reason: string;
   providerReference: string;
   createdAt: Date;
@@ -53,6 +70,7 @@ interface ChargeRow extends RowDataPacket {
   capture_method: string;
   payment_method: string;
   failure_code: string;
+  decline_code: string;
   failure_message: string;
   provider_reference: string;
   created_at: Date;
@@ -60,7 +78,7 @@ interface ChargeRow extends RowDataPacket {
 }
 
 const CHARGE_COLUMNS = `seq, id, merchant_id, status, amount, amount_captured, amount_refunded, currency, customer_id,
-  description, metadata, capture_method, payment_method, failure_code, failure_message, provider_reference, created_at, updated_at`;
+  description, metadata, capture_method, payment_method, failure_code, decline_code, failure_message, provider_reference, created_at, updated_at`;
 
 function toCharge(row: ChargeRow): ChargeRecord {
   return {
@@ -77,6 +95,7 @@ function toCharge(row: ChargeRow): ChargeRecord {
     captureMethod: row.capture_method === 'manual' ? 'manual' : 'automatic',
     paymentMethod: row.payment_method,
     failureCode: row.failure_code,
+    declineCode: row.decline_code,
     failureMessage: row.failure_message,
     providerReference: row.provider_reference,
     createdAt: row.created_at,
@@ -92,6 +111,28 @@ export interface WriteGuard {
 
 const NO_GUARD: WriteGuard = { sql: '1 = 1', values: [] };
 
+/** Session variable: whether the refund's charge update matched, so the refund row is written only then. */
+const REFUND_APPLIED = '@refund_charge_applied';
+
+interface RefundRow extends RowDataPacket {
+  id: string;
+  merchant_id: string;
+  charge_id: string;
+  amount: string;
+  currency: string;
+  status: string;
+  reason: string;
+  provider_reference: string;
+  created_at: Date;
+}
+
+const REFUND_STATES: readonly string[] = ['succeeded', 'pending', 'failed'] satisfies RefundState[];
+
+function parseRefundState(value: string): RefundState {
+  if (!REFUND_STATES.includes(value)) throw new Error(`unknown refund state "${value}"`);
+  return value as RefundState;
+}
+
 /** SQL for charges and refunds. Writes are returned as statements so they can join a fenced transaction. */
 export class ChargeRepository {
   constructor(private readonly pool: Pool) {}
@@ -99,13 +140,13 @@ export class ChargeRepository {
   insertCharge(c: ChargeRecord, idempotencyKeyId: string | null, guard: WriteGuard = NO_GUARD): SqlStatement {
     return {
       sql: `INSERT INTO charges (id, merchant_id, idempotency_key_id, status, amount, amount_captured, amount_refunded,
-              currency, customer_id, description, metadata, capture_method, payment_method, failure_code, failure_message,
-              provider_reference, created_at, updated_at)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${guard.sql}`,
+              currency, customer_id, description, metadata, capture_method, payment_method, failure_code, decline_code,
+              failure_message, provider_reference, created_at, updated_at)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${guard.sql}`,
       values: [
         c.id, c.merchantId, idempotencyKeyId, c.status, c.amount, c.amountCaptured, c.amountRefunded, c.currency,
         c.customerId, c.description, JSON.stringify(c.metadata), c.captureMethod, c.paymentMethod, c.failureCode,
-        c.failureMessage, c.providerReference, c.createdAt, c.updatedAt, ...guard.values,
+        c.declineCode, c.failureMessage, c.providerReference, c.createdAt, c.updatedAt, ...guard.values,
       ],
     };
   }
@@ -119,21 +160,46 @@ export class ChargeRepository {
     };
   }
 
-  /** Adds a refund to a charge, never past its captured amount. */
+  /**
+   * Adds a refund to a captured charge, never past its captured amount, and sets
+   * `REFUND_APPLIED` to whether it matched (its affected rows, read by the next statement).
+   * Single-table UPDATE assignments run left to right, so the status sees the new amount.
+   */
   refundCharge(c: ChargeRecord, refundAmount: number, guard: WriteGuard = NO_GUARD): SqlStatement {
     return {
       sql: `UPDATE charges SET amount_refunded = amount_refunded + ?,
               status = IF(amount_refunded >= amount_captured, 'refunded', 'partially_refunded'), updated_at = ?
-             WHERE id = ? AND merchant_id = ? AND amount_refunded + ? <= amount_captured AND ${guard.sql}`,
+             WHERE id = ? AND merchant_id = ? AND status IN ('succeeded', 'partially_refunded')
+               AND amount_refunded + ? <= amount_captured AND ${guard.sql}`,
       values: [refundAmount, c.updatedAt, c.id, c.merchantId, refundAmount, ...guard.values],
     };
   }
 
-  insertRefund(r: RefundRecord, idempotencyKeyId: string | null, guard: WriteGuard = NO_GUARD): SqlStatement {
+  /**
+   * Keeps whether the statement just before it changed exactly one row, for a later statement of
+   * the same transaction (ROW_COUNT() only reaches the next statement).
+   */
+  rememberRowCount(guard: WriteGuard = NO_GUARD): SqlStatement {
+    return { sql: `SET ${REFUND_APPLIED} = (ROW_COUNT() = 1 AND ${guard.sql})`, values: [...guard.values] };
+  }
+
+  /** The charge as this transaction sees it (after its own updates): the snapshot an answer is built from. */
+  selectCharge(merchantId: string, id: string, guard: WriteGuard = NO_GUARD): SqlStatement {
+    return { sql: `SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ? AND ${guard.sql}`, values: [id, merchantId, ...guard.values] };
+  }
+
+  /** The charge of a snapshot statement's result (undefined when it returned no row). */
+  chargeOfResult(result: unknown): ChargeRecord | undefined {
+    const rows = result as ChargeRow[] | undefined;
+    return rows?.[0] ? toCharge(rows[0]) : undefined;
+  }
+
+  /** Inserts a refund; with `onlyIfApplied`, only when the refundCharge before it matched (see rememberRowCount). */
+  insertRefund(r: RefundRecord, idempotencyKeyId: string | null, guard: WriteGuard = NO_GUARD, onlyIfApplied = false): SqlStatement {
     return {
       sql: `INSERT INTO refunds (id, merchant_id, charge_id, idempotency_key_id, amount, currency, status, reason,
               provider_reference, created_at)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${guard.sql}`,
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${onlyIfApplied ? `${REFUND_APPLIED} = 1 AND ` : ''}${guard.sql}`,
       values: [
         r.id, r.merchantId, r.chargeId, idempotencyKeyId, r.amount, r.currency, r.status, r.reason,
         r.providerReference, r.createdAt, ...guard.values,
@@ -141,14 +207,39 @@ export class ChargeRepository {
     };
   }
 
-  async execute(statements: SqlStatement[]): Promise<void> {
+  /** Runs the statements in one transaction (one statement: autocommit); resolves with each one's result in order. */
+  async execute(statements: SqlStatement[]): Promise<unknown[]> {
     if (statements.length === 1 && statements[0]) {
-      await query(this.pool, statements[0].sql, statements[0].values);
-      return;
+      return [await query<unknown>(this.pool, statements[0].sql, statements[0].values)];
     }
-    await inTransaction(this.pool, async (conn) => {
-      for (const s of statements) await conn.query(s.sql, s.values);
+    return inTransaction(this.pool, async (conn) => {
+      const results: unknown[] = [];
+      for (const s of statements) results.push((await conn.query(s.sql, s.values))[0]);
+      return results;
     });
+  }
+
+  /** The refund an idempotency key recorded (for an attempt resumed after its rows were committed). */
+  async findRefundByKey(merchantId: string, idempotencyKeyId: string): Promise<RefundRecord | undefined> {
+    const rows = await query<RefundRow[]>(
+      this.pool,
+      `SELECT id, merchant_id, charge_id, amount, currency, status, reason, provider_reference, created_at
+         FROM refunds WHERE idempotency_key_id = ? AND merchant_id = ?`,
+      [idempotencyKeyId, merchantId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      merchantId: row.merchant_id,
+      chargeId: row.charge_id,
+      amount: Number(row.amount),
+      currency: row.currency,
+      status: parseRefundState(row.status),
+      reason: row.reason,
+      providerReference: row.provider_reference,
+      createdAt: row.created_at,
+    };
   }
 
   async findCharge(merchantId: string, id: string): Promise<ChargeRecord | undefined> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ResultSetHeader } from 'mysql2';
 import { ApiError } from '../grpc/api-error.js';
 import type { ClaimedRecord } from '../idempotency/claimed-record.js';
 import type { GuardedWrite, SqlStatement } from '../idempotency/idempotency-store.js';
@@ -14,13 +15,31 @@ import {
   type Refund,
   type RefundChargeRequest,
 } from '../gen/payments/v1/payments.js';
-import { ProviderAuthenticationError, ProviderCardError, ProviderUnavailableError } from '../provider/provider-error.js';
+import { NeedsAttentionError } from '../idempotency/needs-attention-error.js';
+import { RecoveryPoint } from '../idempotency/record.js';
+import {
+  ProviderAuthenticationError,
+  ProviderCardError,
+  ProviderInvalidRequestError,
+  ProviderUnavailableError,
+} from '../provider/provider-error.js';
 import type { ProviderClient } from '../provider/provider-client.js';
-import type { PaymentIntent } from '../provider/provider-types.js';
+import type { PaymentIntent, ProviderRefund, RefundStatus as ProviderRefundStatus } from '../provider/provider-types.js';
 import { chargeToProto, REFUND_REASONS, refundToProto } from './charge-mapper.js';
+import { chargeOutcome, type ChargeOutcome } from './charge-outcome.js';
 import { providerRefusal } from './provider-refusal.js';
-import type { ChargeRecord, ChargeRepository, RefundRecord, WriteGuard } from './charge-repository.js';
-import { ChargeState, stateAfterRefund } from './charge-status.js';
+import { ProviderLookup } from './provider-lookup.js';
+import { checkMerchantMetadata, IDEMPOTENCY_REFERENCE_KEY } from './provider-reference.js';
+import {
+  PROVIDER_TEXT_COLUMNS,
+  type ChargeRecord,
+  type ChargeRepository,
+  type RefundRecord,
+  type RefundState,
+  type WriteGuard,
+} from './charge-repository.js';
+import { ChargeState, REFUNDABLE_STATES } from './charge-status.js';
+import { truncateCodePoints } from './truncate-code-points.js';
 import {
   MAX_CUSTOMER_ID_LENGTH,
   MAX_DESCRIPTION_LENGTH,
@@ -41,23 +60,29 @@ function newId(prefix: string): string {
   return prefix + randomUUID().replace(/-/g, '');
 }
 
+/** The guard of writes made without a claim (only the benchmark's no-interceptor baseline). */
+const UNGUARDED: WriteGuard = { sql: '1 = 1', values: [] };
+
+/** A statement that takes the idempotency fence as its guard (see GuardedWrite). */
+type Write = (guard: WriteGuard) => SqlStatement;
+
 /**
- * Where a use case's writes go: with a claimed idempotency record, into the
- * transaction that stores the response (fenced by the lease); without one
- * (only the benchmark's no-interceptor baseline), straight to the database.
+ * Where a use case's completion writes go: with a claimed idempotency record, into the
+ * transaction that stores the response (fenced by the lease); without one, straight to the
+ * database.
  */
-class Writes {
+class CompletionWrites {
   private readonly direct: SqlStatement[] = [];
   constructor(private readonly claim: ClaimedRecord | undefined) {}
   get keyId(): string | null {
     return this.claim?.id ?? null;
   }
-  add(write: (guard: WriteGuard) => SqlStatement): void {
+  add(write: Write): void {
     if (this.claim) {
       const guarded: GuardedWrite = (sql, values) => write({ sql, values });
       this.claim.completeWith(guarded);
     } else {
-      this.direct.push(write({ sql: '1 = 1', values: [] }));
+      this.direct.push(write(UNGUARDED));
     }
   }
   async flush(repo: ChargeRepository): Promise<void> {
@@ -65,14 +90,33 @@ class Writes {
   }
 }
 
+/**
+ * How a provider refund is recorded. Stripe counts a refund it has accepted but not finished
+ * (`pending`, `requires_action`) in the charge's amount_refunded, so the same money cannot be
+ * refunded twice while it is on its way; a `failed` or `canceled` refund returned nothing.
+ */
+function refundState(status: ProviderRefundStatus): RefundState {
+  if (status === 'succeeded') return 'succeeded';
+  if (status === 'failed' || status === 'canceled') return 'failed';
+  return 'pending';
+}
+
+function affectedRows(result: unknown): number {
+  return (result as ResultSetHeader | undefined)?.affectedRows ?? 0;
+}
+
 /** The payment use cases. Every provider call carries a key derived from the claimed idempotency record. */
 export class PaymentService {
+  private readonly lookup: ProviderLookup;
+
   constructor(
     private readonly repo: ChargeRepository,
     private readonly provider: ProviderClient,
     /** Without the interceptor (benchmark baseline only) mutating calls run unclaimed. */
     private readonly requireClaim = true,
-  ) {}
+  ) {
+    this.lookup = new ProviderLookup(provider);
+  }
 
   private providerKey(claim: ClaimedRecord | undefined, purpose: string): string {
     if (claim) return claim.downstreamKey(purpose);
@@ -109,6 +153,32 @@ export class PaymentService {
     }
   }
 
+  /**
+   * Looks up, at the provider, what an earlier attempt of a resumed request did. Only past the
+   * provider's idempotency window: within it, re-sending with the same provider key is the
+   * lookup (the provider answers with what it did). A refusal of the lookup itself cannot be
+   * retried into an answer, so it hands the row to an operator.
+   */
+  private async lookUp<T>(claim: ClaimedRecord | undefined, find: () => Promise<T>): Promise<T> {
+    return this.callProvider(claim, find).catch((err: unknown) => {
+      if (err instanceof ProviderInvalidRequestError) {
+        throw new NeedsAttentionError('provider_lookup_refused', 'the payment provider refused to look up an earlier attempt', { cause: err });
+      }
+      throw err;
+    });
+  }
+
+  /**
+   * Commits `writes` now, in one transaction, and resolves with each one's result in order:
+   * with a claim through `advance(ChargeRecorded)` (fenced by the lease, so a fenced-out attempt
+   * writes nothing); without one, directly. A SELECT among them reads the rows as this very
+   * transaction left them: the snapshot an answer is built from.
+   */
+  private async recordNow(claim: ClaimedRecord | undefined, writes: Write[]): Promise<unknown[]> {
+    if (claim) return claim.advance(RecoveryPoint.ChargeRecorded, writes.map((w): GuardedWrite => (sql, values) => w({ sql, values })));
+    return this.repo.execute(writes.map((w) => w(UNGUARDED)));
+  }
+
   async createCharge(merchantId: string, req: CreateChargeRequest, claim: ClaimedRecord | undefined): Promise<Charge> {
     const amount = parseAmount('amount', req.amount);
     const currency = parseCurrency(req.currency);
@@ -116,42 +186,52 @@ export class PaymentService {
     const customerId = optionalText('customer_id', req.customerId, MAX_CUSTOMER_ID_LENGTH);
     const description = optionalText('description', req.description, MAX_DESCRIPTION_LENGTH);
     const metadata = validateMetadata(req.metadata);
+    checkMerchantMetadata(metadata);
     const captureMethod = req.captureMethod === CaptureMethod.CAPTURE_METHOD_MANUAL ? 'manual' : 'automatic';
     if (req.captureMethod !== CaptureMethod.CAPTURE_METHOD_UNSPECIFIED && !Object.values(CaptureMethod).includes(req.captureMethod)) {
       throw ApiError.invalidArgument(`capture_method: unknown value ${req.captureMethod}`, { reason: 'FIELD_INVALID', metadata: { field: 'capture_method' } });
     }
     const key = this.providerKey(claim, 'create_charge');
 
-    let intent: PaymentIntent;
-    let failure: { code: string; message: string } | undefined;
-    try {
-      intent = await this.callProvider(claim, () =>
-        this.provider.createPaymentIntent(
-          { amount, currency, paymentMethod, captureMethod, ...(customerId ? { customer: customerId } : {}), ...(description ? { description } : {}), metadata },
-          key,
-        ),
-      );
-    } catch (err) {
-      if (err instanceof ProviderCardError && err.paymentIntent) {
+    let outcome: ChargeOutcome | undefined;
+    if (claim?.pastDownstreamWindow) {
+      // The provider may have forgotten `key`: re-sending could create a second payment.
+      const found = await this.lookUp(claim, () => this.lookup.paymentIntent(key));
+      if (found && (found.amount !== amount || found.currency !== currency)) {
+        throw new NeedsAttentionError('provider_lookup_mismatch', 'the payment found at the provider differs from the request in amount or currency');
+      }
+      if (found) outcome = chargeOutcome(found);
+    }
+    if (!outcome) {
+      try {
+        const intent = await this.callProvider(claim, () =>
+          this.provider.createPaymentIntent(
+            {
+              amount,
+              currency,
+              paymentMethod,
+              captureMethod,
+              ...(customerId ? { customer: customerId } : {}),
+              ...(description ? { description } : {}),
+              metadata: { ...metadata, [IDEMPOTENCY_REFERENCE_KEY]: key },
+            },
+            key,
+          ),
+        );
+        outcome = chargeOutcome(intent);
+      } catch (err) {
+        if (!(err instanceof ProviderCardError && err.paymentIntent)) throw providerRefusal(err, 'payment_method', true);
         // A decline is a business result (stored and replayed), not an RPC error.
-        intent = err.paymentIntent;
-        failure = { code: err.declineCode ?? err.code, message: err.message };
-      } else throw providerRefusal(err, 'payment_method', true);
+        outcome = chargeOutcome(err.paymentIntent, { code: err.code, declineCode: err.declineCode, message: err.message });
+      }
     }
 
     const now = new Date();
     const charge: ChargeRecord = {
+      ...outcome,
       id: newId('ch_'),
       merchantId,
-      status: failure
-        ? ChargeState.Failed
-        : intent.status === 'requires_capture'
-          ? ChargeState.RequiresCapture
-          : intent.status === 'succeeded'
-            ? ChargeState.Succeeded
-            : ChargeState.Failed,
       amount,
-      amountCaptured: failure ? 0 : intent.amount_received,
       amountRefunded: 0,
       currency,
       customerId,
@@ -159,13 +239,10 @@ export class PaymentService {
       metadata,
       captureMethod,
       paymentMethod,
-      failureCode: failure?.code ?? '',
-      failureMessage: failure?.message ?? '',
-      providerReference: intent.id,
       createdAt: now,
       updatedAt: now,
     };
-    const writes = new Writes(claim);
+    const writes = new CompletionWrites(claim);
     writes.add((guard) => this.repo.insertCharge(charge, writes.keyId, guard));
     await writes.flush(this.repo);
     return chargeToProto(charge);
@@ -183,8 +260,44 @@ export class PaymentService {
     throw providerRefusal(err, field, false);
   }
 
+  /** Refuses to act on a charge the provider has not settled (processing, requires_action). */
+  private requireSettled(charge: ChargeRecord, action: 'captured' | 'canceled' | 'refunded'): void {
+    if (charge.status === ChargeState.Processing) {
+      throw ApiError.failedPrecondition(
+        `charge_id: charge is processing: the payment provider has not finished this payment, so it cannot be ${action} yet; ` +
+          'wait until the provider settles it (see provider_reference), then try again with a new idempotency key',
+        { reason: 'CHARGE_NOT_SETTLED', metadata: { field: 'charge_id', status: charge.status } },
+      );
+    }
+    if (charge.status === ChargeState.RequiresAction) {
+      throw ApiError.failedPrecondition(
+        `charge_id: charge is requires_action: the customer must first complete authentication (such as 3-D Secure) with the payment provider, so it cannot be ${action} yet; ` +
+          'if they cannot, create a new charge',
+        { reason: 'CHARGE_NOT_SETTLED', metadata: { field: 'charge_id', status: charge.status } },
+      );
+    }
+  }
+
+  /**
+   * The charge as the recording transaction left it, after a guarded `UPDATE ... WHERE status = expected`.
+   * If the update matched nothing, something else changed the charge meanwhile: the answer is the
+   * stored row only if it holds the state the provider reported; otherwise the provider and the
+   * database disagree, and the row is handed to an operator rather than answered with a state the
+   * database does not hold.
+   */
+  private snapshotAfter(update: unknown, select: unknown, expected: ChargeState): ChargeRecord {
+    const snapshot = this.repo.chargeOfResult(select);
+    if (!snapshot || (affectedRows(update) !== 1 && snapshot.status !== expected)) {
+      throw new NeedsAttentionError('charge_state_diverged', `the provider reports the charge ${expected}, but the stored charge changed meanwhile`);
+    }
+    return snapshot;
+  }
+
   async captureCharge(merchantId: string, req: CaptureChargeRequest, claim: ClaimedRecord | undefined): Promise<Charge> {
+    // An earlier attempt committed the capture; only its answer is missing.
+    if (claim?.recoveryPoint === RecoveryPoint.ChargeRecorded) return chargeToProto(await this.chargeOf(merchantId, req.chargeId));
     const charge = await this.chargeOf(merchantId, req.chargeId);
+    this.requireSettled(charge, 'captured');
     if (charge.status !== ChargeState.RequiresCapture) {
       throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only a requires_capture charge can be captured`, { reason: 'CHARGE_NOT_CAPTURABLE' });
     }
@@ -193,40 +306,71 @@ export class PaymentService {
       throw ApiError.invalidArgument(`amount: ${amount} exceeds the authorized amount ${charge.amount}`, { reason: 'FIELD_INVALID', metadata: { field: 'amount' } });
     }
     const key = this.providerKey(claim, 'capture_charge');
-    const intent = await this.callProvider(claim, () => this.provider.capturePaymentIntent(charge.providerReference, amount, key)).catch(
+    let intent: PaymentIntent | undefined;
+    if (claim?.pastDownstreamWindow) {
+      const current = await this.lookUp(claim, () => this.provider.retrievePaymentIntent(charge.providerReference));
+      if (current.status === 'succeeded') intent = current; // captured by the earlier attempt
+      else if (current.status !== 'requires_capture') {
+        throw new NeedsAttentionError('provider_state_unexpected', `a payment to capture is ${current.status} at the provider`);
+      }
+    }
+    intent ??= await this.callProvider(claim, () => this.provider.capturePaymentIntent(charge.providerReference, amount, key)).catch(
       (err: unknown) => this.definitiveProviderError(err, 'charge_id'),
     );
     const updated: ChargeRecord = { ...charge, status: ChargeState.Succeeded, amountCaptured: intent.amount_received, updatedAt: new Date() };
-    const writes = new Writes(claim);
-    writes.add((guard) => this.repo.updateCharge(updated, ChargeState.RequiresCapture, guard));
-    await writes.flush(this.repo);
-    return chargeToProto(updated);
+    const [update, select] = await this.recordNow(claim, [
+      (guard) => this.repo.updateCharge(updated, ChargeState.RequiresCapture, guard),
+      (guard) => this.repo.selectCharge(merchantId, charge.id, guard),
+    ]);
+    return chargeToProto(this.snapshotAfter(update, select, ChargeState.Succeeded));
   }
 
   async cancelCharge(merchantId: string, req: CancelChargeRequest, claim: ClaimedRecord | undefined): Promise<Charge> {
+    if (claim?.recoveryPoint === RecoveryPoint.ChargeRecorded) return chargeToProto(await this.chargeOf(merchantId, req.chargeId));
     const charge = await this.chargeOf(merchantId, req.chargeId);
+    this.requireSettled(charge, 'canceled');
     if (charge.status !== ChargeState.RequiresCapture) {
       throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only an uncaptured (requires_capture) charge can be canceled`, { reason: 'CHARGE_NOT_CANCELABLE' });
     }
     const key = this.providerKey(claim, 'cancel_charge');
-    await this.callProvider(claim, () => this.provider.cancelPaymentIntent(charge.providerReference, key)).catch((err: unknown) =>
-      this.definitiveProviderError(err, 'charge_id'),
-    );
+    let canceled = false;
+    if (claim?.pastDownstreamWindow) {
+      const current = await this.lookUp(claim, () => this.provider.retrievePaymentIntent(charge.providerReference));
+      canceled = current.status === 'canceled'; // canceled by the earlier attempt
+      if (!canceled && current.status !== 'requires_capture') {
+        throw new NeedsAttentionError('provider_state_unexpected', `a payment to cancel is ${current.status} at the provider`);
+      }
+    }
+    if (!canceled) {
+      await this.callProvider(claim, () => this.provider.cancelPaymentIntent(charge.providerReference, key)).catch((err: unknown) =>
+        this.definitiveProviderError(err, 'charge_id'),
+      );
+    }
     const updated: ChargeRecord = { ...charge, status: ChargeState.Canceled, updatedAt: new Date() };
-    const writes = new Writes(claim);
-    writes.add((guard) => this.repo.updateCharge(updated, ChargeState.RequiresCapture, guard));
-    await writes.flush(this.repo);
-    return chargeToProto(updated);
+    const [update, select] = await this.recordNow(claim, [
+      (guard) => this.repo.updateCharge(updated, ChargeState.RequiresCapture, guard),
+      (guard) => this.repo.selectCharge(merchantId, charge.id, guard),
+    ]);
+    return chargeToProto(this.snapshotAfter(update, select, ChargeState.Canceled));
   }
 
   async refundCharge(merchantId: string, req: RefundChargeRequest, claim: ClaimedRecord | undefined): Promise<Refund> {
+    if (claim?.recoveryPoint === RecoveryPoint.ChargeRecorded) {
+      // An earlier attempt committed the refund; only its answer is missing. The charge is read
+      // now: the snapshot that attempt took was not kept.
+      const recorded = await this.repo.findRefundByKey(merchantId, claim.id);
+      if (!recorded) throw new NeedsAttentionError('refund_not_recorded', 'a refund the provider made could not be recorded against its charge');
+      return refundToProto(recorded, await this.chargeOf(merchantId, recorded.chargeId));
+    }
     const charge = await this.chargeOf(merchantId, req.chargeId);
     if (!REFUND_REASONS[req.reason]) {
       throw ApiError.invalidArgument(`reason: unknown value ${req.reason}`, { reason: 'FIELD_INVALID', metadata: { field: 'reason' } });
     }
-    if (charge.status !== ChargeState.Succeeded && charge.status !== ChargeState.PartiallyRefunded) {
+    this.requireSettled(charge, 'refunded');
+    if (!REFUNDABLE_STATES.includes(charge.status)) {
       throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only a captured charge can be refunded`, { reason: 'CHARGE_NOT_REFUNDABLE' });
     }
+    // Pending refunds count as refunded (see RefundState), so the same money is never refunded twice.
     const refundable = charge.amountCaptured - charge.amountRefunded;
     const amount = req.amount === undefined ? refundable : parseAmount('amount', req.amount);
     if (amount > refundable) {
@@ -236,8 +380,15 @@ export class PaymentService {
       });
     }
     const key = this.providerKey(claim, 'refund_charge');
-    const providerRefund = await this.callProvider(claim, () =>
-      this.provider.createRefund({ paymentIntent: charge.providerReference, amount }, key),
+    let providerRefund: ProviderRefund | undefined;
+    if (claim?.pastDownstreamWindow) {
+      providerRefund = await this.lookUp(claim, () => this.lookup.refund(charge.providerReference, key));
+      if (providerRefund && providerRefund.amount !== amount) {
+        throw new NeedsAttentionError('provider_lookup_mismatch', 'the refund found at the provider differs from the request in amount');
+      }
+    }
+    providerRefund ??= await this.callProvider(claim, () =>
+      this.provider.createRefund({ paymentIntent: charge.providerReference, amount, metadata: { [IDEMPOTENCY_REFERENCE_KEY]: key } }, key),
     ).catch((err: unknown) => this.definitiveProviderError(err, 'amount'));
     const now = new Date();
     const refund: RefundRecord = {
@@ -246,18 +397,36 @@ export class PaymentService {
       chargeId: charge.id,
       amount,
       currency: charge.currency,
-      status: providerRefund.status === 'failed' ? 'failed' : 'succeeded',
+      status: refundState(providerRefund.status),
       reason: REFUND_REASONS[req.reason] ?? 'unspecified',
-      providerReference: providerRefund.id,
+      providerReference: truncateCodePoints(providerRefund.id, PROVIDER_TEXT_COLUMNS.providerReference),
       createdAt: now,
     };
-    const refunded = charge.amountRefunded + amount;
-    const updated: ChargeRecord = { ...charge, amountRefunded: refunded, status: stateAfterRefund(charge.amountCaptured, refunded), updatedAt: now };
-    const writes = new Writes(claim);
-    writes.add((guard) => this.repo.insertRefund(refund, writes.keyId, guard));
-    writes.add((guard) => this.repo.refundCharge(updated, amount, guard));
-    await writes.flush(this.repo);
-    return refundToProto(refund, updated);
+    const keyId = claim?.id ?? null;
+    if (refund.status === 'failed') {
+      // No money moved: the refund is recorded, the charge is left as it is.
+      const [, select] = await this.recordNow(claim, [
+        (guard) => this.repo.insertRefund(refund, keyId, guard),
+        (guard) => this.repo.selectCharge(merchantId, charge.id, guard),
+      ]);
+      const snapshot = this.repo.chargeOfResult(select);
+      if (!snapshot) throw new Error(`charge ${charge.id} vanished while its refund was recorded`);
+      return refundToProto(refund, snapshot);
+    }
+    // The charge update, then the refund row only if that update matched (never a refund row
+    // without its amount on the charge), then the charge as this transaction left it: concurrent
+    // refunds of one charge each answer with their own result, not a stale read.
+    const [update, , insert, select] = await this.recordNow(claim, [
+      (guard) => this.repo.refundCharge({ ...charge, updatedAt: now }, amount, guard),
+      (guard) => this.repo.rememberRowCount(guard),
+      (guard) => this.repo.insertRefund(refund, keyId, guard, true),
+      (guard) => this.repo.selectCharge(merchantId, charge.id, guard),
+    ]);
+    const snapshot = this.repo.chargeOfResult(select);
+    if (affectedRows(update) !== 1 || affectedRows(insert) !== 1 || !snapshot) {
+      throw new NeedsAttentionError('refund_not_recordable', 'the provider refunded more than the stored charge has left to refund');
+    }
+    return refundToProto(refund, snapshot);
   }
 
   async getCharge(merchantId: string, req: GetChargeRequest): Promise<Charge> {

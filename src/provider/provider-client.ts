@@ -9,8 +9,21 @@ import {
   type ProviderError,
   type UnavailableReason,
 } from './provider-error.js';
-import { parsePaymentIntent, parseProviderErrorBody, parseProviderRefund } from './provider-response.js';
-import type { CreatePaymentIntentParams, CreateRefundParams, PaymentIntent, ProviderRefund } from './provider-types.js';
+import {
+  parsePaymentIntent,
+  parsePaymentIntentSearchResult,
+  parseProviderErrorBody,
+  parseProviderRefund,
+  parseRefundList,
+} from './provider-response.js';
+import type {
+  CreatePaymentIntentParams,
+  CreateRefundParams,
+  PaymentIntent,
+  PaymentIntentSearchResult,
+  ProviderRefund,
+  RefundList,
+} from './provider-types.js';
 
 /**
  * Whole-call deadline (connect + send + answer). Stripe documents that its API can take several
@@ -26,6 +39,18 @@ export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
  * is an unknown outcome that forces a recovery round.
  */
 export const IDLE_SOCKET_TIMEOUT_MS = 4_000;
+
+/** Stripe's largest page for lists and searches. */
+const MAX_LIST_LIMIT = 100;
+
+/**
+ * A Stripe search clause matching one metadata entry exactly: `metadata['key']:'value'`, with
+ * quotes and backslashes escaped by a backslash as Stripe's query language requires.
+ */
+export function metadataSearchQuery(key: string, value: string): string {
+  const quote = (text: string): string => `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+  return `metadata[${quote(key)}]:${quote(value)}`;
+}
 
 /** Answers larger than this are not ours to parse; Stripe objects are a few kilobytes. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -109,7 +134,26 @@ export class ProviderClient {
       ['payment_intent', p.paymentIntent],
       ['amount', p.amount],
     ];
+    for (const [k, v] of Object.entries(p.metadata ?? {})) form.push([`metadata[${k}]`, v]);
     return this.call('POST', '/v1/refunds', form, idempotencyKey, parseProviderRefund);
+  }
+
+  /**
+   * `GET /v1/payment_intents/search?query=...` (Stripe's search query language, e.g. from
+   * metadataSearchQuery). Stripe's search index trails writes by up to about a minute, so only
+   * objects older than that are certain to be found.
+   */
+  searchPaymentIntents(query: string, page?: string): Promise<PaymentIntentSearchResult> {
+    const params = new URLSearchParams({ query, limit: String(MAX_LIST_LIMIT) });
+    if (page !== undefined) params.set('page', page);
+    return this.call('GET', `/v1/payment_intents/search?${params.toString()}`, undefined, undefined, parsePaymentIntentSearchResult);
+  }
+
+  /** `GET /v1/refunds?payment_intent=...`, newest first; `startingAfter` pages on (a refund id). */
+  listRefunds(paymentIntent: string, startingAfter?: string): Promise<RefundList> {
+    const params = new URLSearchParams({ payment_intent: paymentIntent, limit: String(MAX_LIST_LIMIT) });
+    if (startingAfter !== undefined) params.set('starting_after', startingAfter);
+    return this.call('GET', `/v1/refunds?${params.toString()}`, undefined, undefined, parseRefundList);
   }
 
   /** `GET /v1/payment_intents/{id}`. */

@@ -4,7 +4,9 @@ import {
   REFUND_STATUSES,
   type PaymentIntent,
   type PaymentIntentError,
+  type PaymentIntentSearchResult,
   type ProviderRefund,
+  type RefundList,
 } from './provider-types.js';
 
 /**
@@ -130,8 +132,29 @@ export function parseProviderRefund(value: unknown): ProviderRefund {
     payment_intent: str(value, 'payment_intent'),
     status: oneOf(value, 'status', REFUND_STATUSES),
     currency: str(value, 'currency'),
+    metadata: metadata(value),
     created: int(value, 'created'),
   };
+}
+
+function list<T>(value: unknown, object: string, parseItem: (item: unknown) => T): { data: T[]; has_more: boolean } {
+  if (!isObject(value)) throw new ProviderResponseShapeError(`${object}: expected an object`);
+  if (value['object'] !== object) throw new ProviderResponseShapeError(`${object}: unexpected object type`);
+  const data = value['data'];
+  if (!Array.isArray(data)) throw new ProviderResponseShapeError(`${object}.data: expected an array`);
+  const hasMore = value['has_more'];
+  if (typeof hasMore !== 'boolean') throw new ProviderResponseShapeError(`${object}.has_more: expected a boolean`);
+  return { data: data.map(parseItem), has_more: hasMore };
+}
+
+export function parsePaymentIntentSearchResult(value: unknown): PaymentIntentSearchResult {
+  const { data, has_more } = list(value, 'search_result', parsePaymentIntent);
+  return { object: 'search_result', data, has_more, next_page: nullableStr(value as Json, 'next_page') };
+}
+
+export function parseRefundList(value: unknown): RefundList {
+  const { data, has_more } = list(value, 'list', parseProviderRefund);
+  return { object: 'list', data, has_more };
 }
 
 /** Returns undefined when the body is not Stripe's error envelope. */

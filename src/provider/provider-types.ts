@@ -9,13 +9,19 @@ export const PAYMENT_INTENT_STATUSES = [
   'canceled',
   'requires_payment_method',
   'processing',
+  /** The customer must act (e.g. 3-D Secure); confirm answers 200 in this state, not a decline. */
+  'requires_action',
 ] as const;
 export type PaymentIntentStatus = (typeof PAYMENT_INTENT_STATUSES)[number];
 
 export const CAPTURE_METHODS = ['automatic', 'manual'] as const;
 export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
 
-export const REFUND_STATUSES = ['succeeded', 'failed', 'pending'] as const;
+/**
+ * Stripe's refund states. `pending` and `requires_action` are refunds the provider accepted but
+ * has not finished; `failed` and `canceled` returned no money.
+ */
+export const REFUND_STATUSES = ['succeeded', 'failed', 'pending', 'requires_action', 'canceled'] as const;
 export type RefundStatus = (typeof REFUND_STATUSES)[number];
 
 /** Why the last confirmation attempt failed (Stripe's `last_payment_error`). */
@@ -53,8 +59,24 @@ export interface ProviderRefund {
   payment_intent: string;
   status: RefundStatus;
   currency: string;
+  metadata: Record<string, string>;
   /** Unix seconds. */
   created: number;
+}
+
+/** `GET /v1/payment_intents/search`: Stripe's search result envelope. */
+export interface PaymentIntentSearchResult {
+  object: 'search_result';
+  data: PaymentIntent[];
+  has_more: boolean;
+  next_page: string | null;
+}
+
+/** `GET /v1/refunds`: Stripe's list envelope, oldest last. */
+export interface RefundList {
+  object: 'list';
+  data: ProviderRefund[];
+  has_more: boolean;
 }
 
 export interface CreatePaymentIntentParams {
@@ -71,4 +93,5 @@ export interface CreateRefundParams {
   paymentIntent: string;
   /** Omitted: refund everything not yet refunded. */
   amount?: number;
+  metadata?: Record<string, string>;
 }

@@ -109,31 +109,36 @@ export class SimulatorLedger {
       if (captureMethod !== 'automatic' && captureMethod !== 'manual') {
         throw new ValidationFailure('capture_method', 'parameter_invalid_string', `Invalid capture_method: ${captureMethod}`);
       }
-      const metadata: Record<string, string> = {};
-      for (const [name, value] of params) {
-        const match = /^metadata\[([^\]]+)\]$/.exec(name);
-        if (match?.[1] !== undefined) metadata[match[1]] = value;
-      }
+      const metadata = metadataOf(params);
 
       const behaviour = TEST_PAYMENT_METHODS.get(paymentMethod);
       if (behaviour === undefined) return notFound('PaymentMethod', paymentMethod, 'payment_method', 400);
 
       const declined = behaviour.result === 'decline';
+      // Only a confirmation that went through moves or reserves money.
+      const settled = behaviour.result === 'succeed';
       const intent: PaymentIntent = {
         id: newId('pi'),
         object: 'payment_intent',
         amount,
-        amount_capturable: !declined && captureMethod === 'manual' ? amount : 0,
-        amount_received: !declined && captureMethod === 'automatic' ? amount : 0,
+        amount_capturable: settled && captureMethod === 'manual' ? amount : 0,
+        amount_received: settled && captureMethod === 'automatic' ? amount : 0,
         currency: currency.toLowerCase(),
-        status: declined ? 'requires_payment_method' : captureMethod === 'manual' ? 'requires_capture' : 'succeeded',
+        status:
+          behaviour.result === 'succeed'
+            ? captureMethod === 'manual'
+              ? 'requires_capture'
+              : 'succeeded'
+            : behaviour.result === 'decline'
+              ? 'requires_payment_method'
+              : behaviour.result,
         capture_method: captureMethod,
         // Stripe detaches the PaymentMethod from a PaymentIntent whose confirmation failed.
         payment_method: declined ? null : paymentMethod,
         customer: params.get('customer'),
         description: params.get('description'),
         metadata,
-        last_payment_error: declined
+        last_payment_error: behaviour.result === 'decline'
           ? {
               type: 'card_error',
               code: behaviour.decline.code,
@@ -146,7 +151,7 @@ export class SimulatorLedger {
       this.intents.set(intent.id, intent);
       if (idempotencyKey !== undefined) this.createsByKey.set(idempotencyKey, (this.createsByKey.get(idempotencyKey) ?? 0) + 1);
 
-      if (!declined) return ok(intent);
+      if (behaviour.result !== 'decline') return ok(intent);
       return {
         ...stripeError(402, {
           type: 'card_error',
@@ -214,6 +219,7 @@ export class SimulatorLedger {
       assertKnownParams(params, ['payment_intent', 'amount', 'reason'], true);
       const intentId = required(params, 'payment_intent');
       const requested = optionalInteger(params, 'amount');
+      const metadata = metadataOf(params);
       const intent = this.intents.get(intentId);
       if (intent === undefined) return notFound('payment_intent', intentId, 'payment_intent', 400);
       if (intent.status !== 'succeeded') {
@@ -236,18 +242,61 @@ export class SimulatorLedger {
           'amount',
         );
       }
+      const behaviour = intent.payment_method === null ? undefined : TEST_PAYMENT_METHODS.get(intent.payment_method);
+      const status = behaviour?.result === 'succeed' ? behaviour.refund : 'succeeded';
       const refund: ProviderRefund = {
         id: newId('re'),
         object: 'refund',
         amount,
         payment_intent: intent.id,
-        status: 'succeeded',
+        status,
         currency: intent.currency,
+        metadata,
         created: nowSeconds(),
       };
       this.refundList.set(refund.id, refund);
-      this.refundedByIntent.set(intent.id, refunded + amount);
+      // As Stripe: a pending refund already holds its amount; a failed one returned nothing.
+      if (status !== 'failed') this.refundedByIntent.set(intent.id, refunded + amount);
       return ok(refund);
+    });
+  }
+
+  /**
+   * `GET /v1/refunds?payment_intent=...`: newest first, `limit` (1 to 100, default 10) per page,
+   * `starting_after` a refund id of the previous page, as Stripe lists.
+   */
+  listRefunds(params: URLSearchParams): LedgerResult {
+    return validated(() => {
+      assertKnownParams(params, ['payment_intent', 'limit', 'starting_after'], false);
+      const limit = listLimit(params);
+      const intentId = params.get('payment_intent');
+      const all = [...this.refundList.values()].filter((r) => intentId === null || r.payment_intent === intentId).reverse();
+      const after = params.get('starting_after');
+      const start = after === null ? 0 : all.findIndex((r) => r.id === after) + 1;
+      if (after !== null && start === 0) return notFound('refund', after, 'starting_after', 400);
+      const page = all.slice(start, start + limit);
+      return ok({ object: 'list', url: '/v1/refunds', has_more: start + limit < all.length, data: page });
+    });
+  }
+
+  /**
+   * `GET /v1/payment_intents/search?query=...`: the subset of Stripe's query language this
+   * service uses, exact metadata clauses (`metadata['key']:'value'`) joined by ` AND `. Anything
+   * else is refused as Stripe refuses a query it cannot parse. One page (up to `limit`).
+   */
+  searchPaymentIntents(params: URLSearchParams): LedgerResult {
+    return validated(() => {
+      assertKnownParams(params, ['query', 'limit', 'page'], false);
+      const limit = listLimit(params);
+      const clauses = parseMetadataQuery(required(params, 'query'));
+      const found = [...this.intents.values()].filter((pi) => clauses.every(([k, v]) => pi.metadata[k] === v)).reverse();
+      return ok({
+        object: 'search_result',
+        url: '/v1/payment_intents/search',
+        has_more: found.length > limit,
+        next_page: null,
+        data: found.slice(0, limit),
+      });
     });
   }
 
@@ -296,6 +345,55 @@ export class SimulatorLedger {
     this.refundedByIntent.clear();
     this.createsByKey.clear();
   }
+}
+
+/** Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500. */
+const MAX_METADATA_KEYS = 50;
+const MAX_METADATA_KEY_LENGTH = 40;
+const MAX_METADATA_VALUE_LENGTH = 500;
+
+function metadataOf(params: URLSearchParams): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of params) {
+    const match = /^metadata\[([^\]]+)\]$/.exec(name);
+    if (match?.[1] === undefined) continue;
+    if ([...match[1]].length > MAX_METADATA_KEY_LENGTH || [...value].length > MAX_METADATA_VALUE_LENGTH) {
+      throw new ValidationFailure(name, 'parameter_invalid_string', `Metadata keys can be up to ${MAX_METADATA_KEY_LENGTH} characters and values up to ${MAX_METADATA_VALUE_LENGTH}.`);
+    }
+    metadata[match[1]] = value;
+  }
+  if (Object.keys(metadata).length > MAX_METADATA_KEYS) {
+    throw new ValidationFailure('metadata', 'parameter_invalid_string', `You can specify up to ${MAX_METADATA_KEYS} keys in metadata.`);
+  }
+  return metadata;
+}
+
+/** `limit` of a list or search: 1 to 100, default 10. */
+function listLimit(params: URLSearchParams): number {
+  const raw = params.get('limit');
+  if (raw === null) return 10;
+  const n = Number(raw);
+  if (!/^\d{1,3}$/.test(raw) || n < 1 || n > 100) throw new ValidationFailure('limit', 'parameter_invalid_integer', 'limit must be from 1 to 100.');
+  return n;
+}
+
+/** `metadata['k']:'v' AND ...` into [k, v] pairs; quotes and backslashes inside are escaped with a backslash. */
+function parseMetadataQuery(query: string): Array<[string, string]> {
+  const quoted = String.raw`'((?:[^'\\]|\\.)*)'`;
+  // Sticky: each clause must start exactly where the previous one ended, so text inside quotes
+  // (an " AND " in a value, say) is never read as syntax.
+  const clause = new RegExp(String.raw`metadata\[${quoted}\]:${quoted}(?: AND |$)`, 'y');
+  const unescape = (text: string): string => text.replace(/\\(.)/g, '$1');
+  const pairs: Array<[string, string]> = [];
+  while (clause.lastIndex < query.length) {
+    const match = clause.exec(query);
+    if (match?.[1] === undefined || match[2] === undefined) {
+      throw new ValidationFailure('query', 'parameter_invalid_string', `This simulator only searches exact metadata clauses, got: ${query.slice(0, 200)}`);
+    }
+    pairs.push([unescape(match[1]), unescape(match[2])]);
+  }
+  if (pairs.length === 0) throw new ValidationFailure('query', 'parameter_missing', 'Missing required param: query.');
+  return pairs;
 }
 
 function validated(run: () => LedgerResult): LedgerResult {

@@ -191,6 +191,15 @@ export class ProviderSimulator {
     await this.listen(this.portNumber);
   }
 
+  /**
+   * Forgets every stored idempotency key and nothing else, as a provider does once its
+   * idempotency window has passed (Stripe: about 24 hours): a request re-sent with an old key is
+   * then processed as new.
+   */
+  forgetIdempotencyKeys(): void {
+    this.idempotency.clear();
+  }
+
   /** Forgets all state: PaymentIntents, refunds, idempotency keys, faults and counters. */
   reset(): void {
     this.ledger.reset();
@@ -292,7 +301,8 @@ export class ProviderSimulator {
       return;
     }
 
-    const params = new URLSearchParams(body.toString('utf8'));
+    // Reads take their parameters from the query string, as Stripe's GET endpoints do.
+    const params = method === 'GET' ? url.searchParams : new URLSearchParams(body.toString('utf8'));
     const key = method === 'POST' ? singleHeader(req.headers['idempotency-key']) : undefined;
     if (key === undefined) {
       await this.wait(faults.delay);
@@ -381,11 +391,13 @@ export class ProviderSimulator {
           if (key !== undefined && (result.status === 200 || result.status === 402)) this.statsForKey(key).paymentIntentsCreated += 1;
           return result;
         }
+        if (method === 'GET' && id === 'search' && action === undefined) return this.ledger.searchPaymentIntents(params);
         if (method === 'GET' && id !== undefined && action === undefined) return this.ledger.retrievePaymentIntent(id);
         if (method === 'POST' && id !== undefined && action === 'capture') return this.ledger.capturePaymentIntent(id, params);
         if (method === 'POST' && id !== undefined && action === 'cancel') return this.ledger.cancelPaymentIntent(id, params);
       }
       if (resource === 'refunds' && method === 'POST' && id === undefined) return this.ledger.createRefund(params);
+      if (resource === 'refunds' && method === 'GET' && id === undefined) return this.ledger.listRefunds(params);
     }
     return {
       ...stripeError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` }),
@@ -439,6 +451,10 @@ export class ProviderSimulator {
         return;
       case 'POST /_sim/release':
         send(res, jsonResponse(200, { released: this.releaseHeld() }));
+        return;
+      case 'POST /_sim/forget_idempotency_keys':
+        this.forgetIdempotencyKeys();
+        send(res, jsonResponse(200, { forgotten: true }));
         return;
       case 'POST /_sim/reset':
         this.reset();

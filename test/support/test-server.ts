@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import type { PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import type { Pool } from '../../src/db/pool.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
@@ -41,6 +41,8 @@ export interface TestServerOptions {
   completerIntervalMs?: number;
   reaperIntervalMs?: number;
   metrics?: ServerMetrics;
+  /** The server's logger (default: silent, or TEST_LOG_LEVEL). */
+  log?: Logger;
 }
 
 /** A real server on 127.0.0.1:0 against real MySQL and a real provider simulator, with a fresh merchant. */
@@ -51,7 +53,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
   const running = await startServer({
     pool,
     provider,
-    log: createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent'),
+    log: o.log ?? createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent'),
     listen: '127.0.0.1:0',
     ttlSeconds: o.ttlSeconds ?? 86_400,
     leaseSeconds: o.leaseSeconds ?? 30,

@@ -82,6 +82,19 @@ export enum ChargeStatus {
   CHARGE_STATUS_REFUNDED = 5,
   /** CHARGE_STATUS_PARTIALLY_REFUNDED - Part of the captured amount was refunded. */
   CHARGE_STATUS_PARTIALLY_REFUNDED = 6,
+  /**
+   * CHARGE_STATUS_PROCESSING - The provider has not finished the payment yet (Stripe's `processing`):
+   * not a failure, and money may still move. It cannot be captured, canceled
+   * or refunded through this API until it leaves this state.
+   */
+  CHARGE_STATUS_PROCESSING = 7,
+  /**
+   * CHARGE_STATUS_REQUIRES_ACTION - The customer must complete an action, such as 3-D Secure authentication
+   * (Stripe's `requires_action`): not a failure; if the customer completes it
+   * the payment can still succeed. It cannot be captured, canceled or
+   * refunded through this API in this state.
+   */
+  CHARGE_STATUS_REQUIRES_ACTION = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -108,6 +121,12 @@ export function chargeStatusFromJSON(object: any): ChargeStatus {
     case 6:
     case "CHARGE_STATUS_PARTIALLY_REFUNDED":
       return ChargeStatus.CHARGE_STATUS_PARTIALLY_REFUNDED;
+    case 7:
+    case "CHARGE_STATUS_PROCESSING":
+      return ChargeStatus.CHARGE_STATUS_PROCESSING;
+    case 8:
+    case "CHARGE_STATUS_REQUIRES_ACTION":
+      return ChargeStatus.CHARGE_STATUS_REQUIRES_ACTION;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -131,6 +150,10 @@ export function chargeStatusToJSON(object: ChargeStatus): string {
       return "CHARGE_STATUS_REFUNDED";
     case ChargeStatus.CHARGE_STATUS_PARTIALLY_REFUNDED:
       return "CHARGE_STATUS_PARTIALLY_REFUNDED";
+    case ChargeStatus.CHARGE_STATUS_PROCESSING:
+      return "CHARGE_STATUS_PROCESSING";
+    case ChargeStatus.CHARGE_STATUS_REQUIRES_ACTION:
+      return "CHARGE_STATUS_REQUIRES_ACTION";
     case ChargeStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -186,8 +209,19 @@ export function refundReasonToJSON(object: RefundReason): string {
 /** RefundStatus is the state of a refund. */
 export enum RefundStatus {
   REFUND_STATUS_UNSPECIFIED = 0,
+  /** REFUND_STATUS_SUCCEEDED - The money is on its way back to the customer. */
   REFUND_STATUS_SUCCEEDED = 1,
+  /**
+   * REFUND_STATUS_FAILED - The provider could not refund; the charge's amount_refunded does not
+   * include it.
+   */
   REFUND_STATUS_FAILED = 2,
+  /**
+   * REFUND_STATUS_PENDING - The provider accepted the refund but has not finished it (Stripe's
+   * `pending`). As at Stripe, it already counts toward the charge's
+   * amount_refunded, so the same money cannot be refunded twice.
+   */
+  REFUND_STATUS_PENDING = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -202,6 +236,9 @@ export function refundStatusFromJSON(object: any): RefundStatus {
     case 2:
     case "REFUND_STATUS_FAILED":
       return RefundStatus.REFUND_STATUS_FAILED;
+    case 3:
+    case "REFUND_STATUS_PENDING":
+      return RefundStatus.REFUND_STATUS_PENDING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -217,6 +254,8 @@ export function refundStatusToJSON(object: RefundStatus): string {
       return "REFUND_STATUS_SUCCEEDED";
     case RefundStatus.REFUND_STATUS_FAILED:
       return "REFUND_STATUS_FAILED";
+    case RefundStatus.REFUND_STATUS_PENDING:
+      return "REFUND_STATUS_PENDING";
     case RefundStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -235,7 +274,12 @@ export interface CreateChargeRequest {
   customerId: string;
   /** Free text shown on the merchant's dashboard (optional). */
   description: string;
-  /** Up to 50 entries; keys up to 40 characters, values up to 500. */
+  /**
+   * Up to 49 entries; keys up to 40 characters, values up to 500. The key
+   * "idempotency_reference" is reserved: the service adds it to the provider's
+   * payment (taking the 50th of the provider's entries) to find the payment
+   * again after the provider has forgotten its idempotency key.
+   */
   metadata: { [key: string]: string };
   /** When to capture the funds. */
   captureMethod: CaptureMethod;
@@ -318,9 +362,16 @@ export interface Charge {
   metadata: { [key: string]: string };
   /** How the charge is captured. */
   captureMethod: CaptureMethod;
-  /** Decline code when status is failed, e.g. "generic_decline" or "insufficient_funds". */
+  /**
+   * Stripe's error code when status is failed, e.g. "card_declined",
+   * "expired_card", "incorrect_cvc" or "processing_error"; empty otherwise.
+   * At most 64 characters (longer provider text is cut).
+   */
   failureCode: string;
-  /** Human-readable decline reason. */
+  /**
+   * Human-readable reason of the failure, from the provider. At most 500
+   * characters (longer provider text is cut).
+   */
   failureMessage: string;
   /** The provider's payment id, e.g. "pi_...". */
   providerReference: string;
@@ -329,7 +380,15 @@ export interface Charge {
     | Date
     | undefined;
   /** When the charge last changed. */
-  updateTime?: Date | undefined;
+  updateTime?:
+    | Date
+    | undefined;
+  /**
+   * Stripe's decline code when the card network gave one, e.g.
+   * "generic_decline", "insufficient_funds" or "lost_card"; empty otherwise
+   * (also empty for failures that are not declines). At most 64 characters.
+   */
+  declineCode: string;
 }
 
 export interface Charge_MetadataEntry {
@@ -357,7 +416,10 @@ export interface Refund {
   createTime?:
     | Date
     | undefined;
-  /** The charge after the refund. */
+  /**
+   * The charge as stored right after this refund (read in the transaction
+   * that recorded it, so concurrent refunds each see their own result).
+   */
   charge?: Charge | undefined;
 }
 
@@ -1224,6 +1286,7 @@ function createBaseCharge(): Charge {
     providerReference: "",
     createTime: undefined,
     updateTime: undefined,
+    declineCode: "",
   };
 }
 
@@ -1273,6 +1336,9 @@ export const Charge: MessageFns<Charge> = {
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(122).fork()).join();
+    }
+    if (message.declineCode !== "") {
+      writer.uint32(130).string(message.declineCode);
     }
     return writer;
   },
@@ -1413,6 +1479,14 @@ export const Charge: MessageFns<Charge> = {
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.declineCode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1491,6 +1565,11 @@ export const Charge: MessageFns<Charge> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
+      declineCode: isSet(object.declineCode)
+        ? globalThis.String(object.declineCode)
+        : isSet(object.decline_code)
+        ? globalThis.String(object.decline_code)
+        : "",
     };
   },
 
@@ -1547,6 +1626,9 @@ export const Charge: MessageFns<Charge> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
+    if (message.declineCode !== "") {
+      obj.declineCode = message.declineCode;
+    }
     return obj;
   },
 
@@ -1578,6 +1660,7 @@ export const Charge: MessageFns<Charge> = {
     message.providerReference = object.providerReference ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
+    message.declineCode = object.declineCode ?? "";
     return message;
   },
 };
@@ -1901,7 +1984,10 @@ export const PaymentServiceService = {
   /**
    * CreateCharge charges (or, with CAPTURE_METHOD_MANUAL, authorizes) a
    * payment method. A declined card is not an RPC error: the call returns OK
-   * with a Charge whose status is CHARGE_STATUS_FAILED and a failure_code.
+   * with a Charge whose status is CHARGE_STATUS_FAILED, a failure_code and,
+   * when the card network gave one, a decline_code. A payment the provider
+   * has not finished (CHARGE_STATUS_PROCESSING, CHARGE_STATUS_REQUIRES_ACTION)
+   * is not a failure either: it is returned OK in that state.
    */
   createCharge: {
     path: "/payments.v1.PaymentService/CreateCharge" as const,
@@ -1914,7 +2000,7 @@ export const PaymentServiceService = {
   },
   /**
    * CaptureCharge captures an authorized (requires_capture) charge, fully or
-   * partially.
+   * partially. Any other state answers FAILED_PRECONDITION.
    */
   captureCharge: {
     path: "/payments.v1.PaymentService/CaptureCharge" as const,
@@ -1925,7 +2011,11 @@ export const PaymentServiceService = {
     responseSerialize: (value: Charge): Buffer => Buffer.from(Charge.encode(value).finish()),
     responseDeserialize: (value: Buffer): Charge => Charge.decode(value),
   },
-  /** RefundCharge refunds a captured charge, fully or partially. */
+  /**
+   * RefundCharge refunds a captured charge, fully or partially. The refund's
+   * charge is the charge as stored right after this refund. Any state other
+   * than succeeded or partially refunded answers FAILED_PRECONDITION.
+   */
   refundCharge: {
     path: "/payments.v1.PaymentService/RefundCharge" as const,
     requestStream: false as const,
@@ -1935,7 +2025,10 @@ export const PaymentServiceService = {
     responseSerialize: (value: Refund): Buffer => Buffer.from(Refund.encode(value).finish()),
     responseDeserialize: (value: Buffer): Refund => Refund.decode(value),
   },
-  /** CancelCharge releases an authorization that was never captured. */
+  /**
+   * CancelCharge releases an authorization that was never captured
+   * (requires_capture). Any other state answers FAILED_PRECONDITION.
+   */
   cancelCharge: {
     path: "/payments.v1.PaymentService/CancelCharge" as const,
     requestStream: false as const,
@@ -1971,17 +2064,27 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
   /**
    * CreateCharge charges (or, with CAPTURE_METHOD_MANUAL, authorizes) a
    * payment method. A declined card is not an RPC error: the call returns OK
-   * with a Charge whose status is CHARGE_STATUS_FAILED and a failure_code.
+   * with a Charge whose status is CHARGE_STATUS_FAILED, a failure_code and,
+   * when the card network gave one, a decline_code. A payment the provider
+   * has not finished (CHARGE_STATUS_PROCESSING, CHARGE_STATUS_REQUIRES_ACTION)
+   * is not a failure either: it is returned OK in that state.
    */
   createCharge: handleUnaryCall<CreateChargeRequest, Charge>;
   /**
    * CaptureCharge captures an authorized (requires_capture) charge, fully or
-   * partially.
+   * partially. Any other state answers FAILED_PRECONDITION.
    */
   captureCharge: handleUnaryCall<CaptureChargeRequest, Charge>;
-  /** RefundCharge refunds a captured charge, fully or partially. */
+  /**
+   * RefundCharge refunds a captured charge, fully or partially. The refund's
+   * charge is the charge as stored right after this refund. Any state other
+   * than succeeded or partially refunded answers FAILED_PRECONDITION.
+   */
   refundCharge: handleUnaryCall<RefundChargeRequest, Refund>;
-  /** CancelCharge releases an authorization that was never captured. */
+  /**
+   * CancelCharge releases an authorization that was never captured
+   * (requires_capture). Any other state answers FAILED_PRECONDITION.
+   */
   cancelCharge: handleUnaryCall<CancelChargeRequest, Charge>;
   /** GetCharge reads one charge of the authenticated merchant. */
   getCharge: handleUnaryCall<GetChargeRequest, Charge>;
@@ -1993,7 +2096,10 @@ export interface PaymentServiceClient extends Client {
   /**
    * CreateCharge charges (or, with CAPTURE_METHOD_MANUAL, authorizes) a
    * payment method. A declined card is not an RPC error: the call returns OK
-   * with a Charge whose status is CHARGE_STATUS_FAILED and a failure_code.
+   * with a Charge whose status is CHARGE_STATUS_FAILED, a failure_code and,
+   * when the card network gave one, a decline_code. A payment the provider
+   * has not finished (CHARGE_STATUS_PROCESSING, CHARGE_STATUS_REQUIRES_ACTION)
+   * is not a failure either: it is returned OK in that state.
    */
   createCharge(
     request: CreateChargeRequest,
@@ -2012,7 +2118,7 @@ export interface PaymentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * CaptureCharge captures an authorized (requires_capture) charge, fully or
-   * partially.
+   * partially. Any other state answers FAILED_PRECONDITION.
    */
   captureCharge(
     request: CaptureChargeRequest,
@@ -2029,7 +2135,11 @@ export interface PaymentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Charge) => void,
   ): ClientUnaryCall;
-  /** RefundCharge refunds a captured charge, fully or partially. */
+  /**
+   * RefundCharge refunds a captured charge, fully or partially. The refund's
+   * charge is the charge as stored right after this refund. Any state other
+   * than succeeded or partially refunded answers FAILED_PRECONDITION.
+   */
   refundCharge(
     request: RefundChargeRequest,
     callback: (error: ServiceError | null, response: Refund) => void,
@@ -2045,7 +2155,10 @@ export interface PaymentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Refund) => void,
   ): ClientUnaryCall;
-  /** CancelCharge releases an authorization that was never captured. */
+  /**
+   * CancelCharge releases an authorization that was never captured
+   * (requires_capture). Any other state answers FAILED_PRECONDITION.
+   */
   cancelCharge(
     request: CancelChargeRequest,
     callback: (error: ServiceError | null, response: Charge) => void,
