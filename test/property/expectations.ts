@@ -26,14 +26,16 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 type Fit = 'fits' | 'over' | 'unsure';
 
-/** Over in code points means over in every unit; within in every unit for plain text, or for any text within a known byte limit. */
+/**
+ * Limits count code points and UTF-8 bytes (validation.ts). Over in code points is over however
+ * characters are counted; plain text within the limit fits; other text fits only within a known
+ * byte limit, and control characters may fairly be refused.
+ */
 function fit(s: string, limit: TextLimit): Fit {
   const m = measures(s);
-  if (m.codePoints > limit.chars || (limit.utf8Bytes !== undefined && m.utf8 > limit.utf8Bytes)) return 'over';
-  if (m.utf16 > limit.chars) return 'unsure';
+  if (m.codePoints > limit.chars || (limit.bytes !== undefined && m.utf8 > limit.bytes)) return 'over';
   if (PLAIN.test(s)) return 'fits';
-  // Control characters may fairly be refused; other text is certain to fit only within a known byte limit.
-  return limit.utf8Bytes !== undefined && !CONTROL.test(s) ? 'fits' : 'unsure';
+  return limit.bytes !== undefined && !CONTROL.test(s) ? 'fits' : 'unsure';
 }
 
 function combine(expectations: Expectation[]): Expectation {
@@ -62,7 +64,7 @@ export function expectCreate(req: CreateChargeRequest): Expectation {
   const entries = Object.entries(req.metadata);
   if (!amountWithin(req.amount, LIMITS.amount) || !CAPTURE_METHODS.includes(req.captureMethod)) return 'refuse';
   if (!TEST_PAYMENT_METHODS.has(req.paymentMethod) || entries.length > LIMITS.metadataEntries) return 'refuse';
-  if (entries.some(([k]) => k === '' || /[[\]]/.test(k))) return 'refuse';
+  if (entries.some(([k]) => k === '' || /[[\]]/.test(k) || k === LIMITS.reservedMetadataKey)) return 'refuse';
   return combine([
     currency(req.currency),
     text(req.customerId, LIMITS.customerId),

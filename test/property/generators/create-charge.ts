@@ -65,7 +65,11 @@ export class MetadataSpec {
 }
 
 const metadataKeyArb = fc.oneof({ arbitrary: shortText.filter((t) => t.count > 0), weight: 3 }, { arbitrary: textNear(LIMITS.metadataKey), weight: 1 });
-const extraEntriesArb = fc.array(fc.tuple(shortText, shortText), { maxLength: 2 });
+/** Free entries, now and then under the key the service reserves. */
+const extraEntriesArb = fc.array(
+  fc.tuple(fc.oneof({ arbitrary: shortText, weight: 9 }, { arbitrary: fc.constant(LIMITS.reservedMetadataKey).map((k) => new Text([...k], k.length)), weight: 1 }), shortText),
+  { maxLength: 2 },
+);
 
 /** A few entries of any texts: the common case. */
 const smallMetadataArb: fc.Arbitrary<MetadataSpec> = fc

@@ -87,7 +87,7 @@ export function boundaryCounts(pattern: readonly string[], limit: TextLimit): nu
   const at = [
     largestCountWithin(pattern, (ch) => ch.length, limit.chars),
     largestCountWithin(pattern, () => 1, limit.chars),
-    ...(limit.utf8Bytes !== undefined ? [largestCountWithin(pattern, utf8Width, limit.utf8Bytes)] : []),
+    ...(limit.bytes !== undefined ? [largestCountWithin(pattern, utf8Width, limit.bytes)] : []),
   ];
   return [...new Set(at.flatMap((n) => [n, n + 1]))];
 }
