@@ -1,5 +1,6 @@
 import { RawPaymentClient } from '../support/raw-payment-client.js';
 import { startTestServer } from '../support/test-server.js';
+import { CrashWatch } from './crash-watch.js';
 import type { PropertyEnv } from './scenario-runner.js';
 import { newTally } from './verdict.js';
 
@@ -13,18 +14,22 @@ const CALL_DEADLINE_MS = 10_000;
 export async function startPropertyEnv(): Promise<PropertyEnv> {
   const primary = await startTestServer();
   const secondary = await startTestServer({ sim: primary.sim, replayCacheEntries: 0 });
-  return {
+  const env: PropertyEnv = {
     primary,
     secondary,
     raw: { primary: new RawPaymentClient(primary.port), secondary: new RawPaymentClient(secondary.port) },
     tally: newTally(),
     lastChargeId: undefined,
     callDeadlineMs: CALL_DEADLINE_MS,
+    crashes: new CrashWatch(),
   };
+  env.crashes.start();
+  return env;
 }
 
 export async function stopPropertyEnv(env: PropertyEnv | undefined): Promise<void> {
   if (!env) return;
+  env.crashes.stop();
   env.raw.primary.close();
   env.raw.secondary.close();
   await env.secondary.close();

@@ -4,6 +4,7 @@ import { REPLAYED_HEADER } from '../../src/idempotency/idempotency-interceptor.j
 import { http2Unary } from '../support/raw-http2-unary.js';
 import type { RawPaymentClient } from '../support/raw-payment-client.js';
 import type { TestServer } from '../support/test-server.js';
+import type { CrashWatch } from './crash-watch.js';
 import type { Step } from './generators/scenario.js';
 import { keyRow, keyRowCount, paymentIntentState, providerCounts } from './observed-state.js';
 import { prepare, type PreparedCall, type ScenarioState } from './prepared-call.js';
@@ -20,6 +21,7 @@ export interface PropertyEnv {
   lastChargeId: string | undefined;
   /** Deadline of every call: a call that never ends is reported as DEADLINE_EXCEEDED, with its counterexample. */
   callDeadlineMs: number;
+  crashes: CrashWatch;
 }
 
 /** What a client observes, reduced to what must be identical on a retry. */
@@ -47,7 +49,11 @@ async function withoutGrpcLogs<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-async function send(env: PropertyEnv, call: PreparedCall, server: 'primary' | 'secondary'): Promise<Answer> {
+function send(env: PropertyEnv, call: PreparedCall, server: 'primary' | 'secondary'): Promise<Answer> {
+  return env.crashes.race(sendUnwatched(env, call, server));
+}
+
+async function sendUnwatched(env: PropertyEnv, call: PreparedCall, server: 'primary' | 'secondary'): Promise<Answer> {
   if (call.headers.kind === 'http2') {
     const { values } = call.headers;
     const a = await withoutGrpcLogs(() => http2Unary(env[server].port, call.path, call.body, values, env.callDeadlineMs));
@@ -115,18 +121,18 @@ export async function runScenario(env: PropertyEnv, steps: readonly Step[]): Pro
   for (const [i, step] of steps.entries()) {
     const call = prepare(step, i, state);
     const before = await observe(env, state, call);
-    const answer = await send(env, call, 'primary');
-    const after = await observe(env, state, call);
     env.tally.requests += 1;
     try {
+      const answer = await send(env, call, 'primary');
+      const after = await observe(env, state, call);
       await checkAnswer({ pool: env.primary.pool, sim: env.primary.sim, merchantId: state.merchantId }, call, answer, before, after, env.tally);
       await checkRetries(env, call, answer);
+      if (call.key !== undefined && !state.keys.includes(call.key)) state.keys.push(call.key);
+      remember(state, call, answer);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       throw new Error(`step ${i} (${call.rpc}, key ${call.keyKind}, expected ${call.expectation}): ${message}`, { cause: err });
     }
-    if (call.key !== undefined && !state.keys.includes(call.key)) state.keys.push(call.key);
-    remember(state, call, answer);
   }
   env.lastChargeId = state.charges.at(-1)?.id ?? env.lastChargeId;
 }
