@@ -11,6 +11,15 @@ export interface ErrorDetails {
 }
 
 /**
+ * Replaces lone UTF-16 surrogates with U+FFFD. A status message that quotes a client's text cut
+ * in the middle of a surrogate pair would otherwise make grpc-js's `encodeURI` of the
+ * `grpc-message` header throw inside the call, which takes the whole process down.
+ */
+export function wellFormed(text: string): string {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+/**
  * The one error type handlers and interceptors throw. Its message is shown to
  * the client as is, so it must be actionable and must never contain secrets.
  */
@@ -22,7 +31,7 @@ export class ApiError extends Error {
   readonly retryDelayMs: number | undefined;
 
   constructor(code: Code, message: string, details: ErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(wellFormed(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     this.reason = details.reason;
     this.metadata = details.metadata ?? {};

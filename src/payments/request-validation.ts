@@ -21,8 +21,9 @@ import {
 } from './validation.js';
 import { checkMerchantMetadata } from './provider-reference.js';
 
+/** A value the proto defines (ts-proto's UNRECOGNIZED, -1, is not one: it stands for any unknown number). */
 function enumValue(name: string, value: number, known: object): void {
-  if (!Object.values(known).includes(value)) {
+  if (value < 0 || !Object.values(known).includes(value)) {
     throw ApiError.invalidArgument(`${name}: unknown value ${value}`, { reason: 'FIELD_INVALID', metadata: { field: name } });
   }
 }

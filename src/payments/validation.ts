@@ -126,6 +126,6 @@ export function validateMetadata(metadata: Record<string, string>): Record<strin
 
 export function requireChargeId(raw: string): string {
   if (raw.trim() === '') throw field('charge_id', 'is required');
-  if (raw.length > 40 || !/^ch_[A-Za-z0-9_-]+$/.test(raw)) throw ApiError.notFound(`charge_id: no charge "${raw.slice(0, 60)}"`);
+  if (raw.length > 40 || !/^ch_[A-Za-z0-9_-]+$/.test(raw)) throw ApiError.notFound(`charge_id: no charge ${quote(raw)}`);
   return raw;
 }
