@@ -122,6 +122,10 @@ export function loadConfig(env: Env = process.env): Config {
   if ((cert === undefined) !== (key === undefined)) {
     throw new ConfigError('PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY must be set together');
   }
+  if (cert === undefined && nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') !== undefined) {
+    // Silently serving plaintext when mutual TLS was asked for would be the worst outcome.
+    throw new ConfigError('PAYMENTS_TLS_CLIENT_CA (mutual TLS) needs PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY');
+  }
   const providerUrl = nonEmpty(env, 'PAYMENTS_PROVIDER_URL');
   const providerSecretKey = nonEmpty(env, 'PAYMENTS_PROVIDER_SECRET_KEY');
   if (providerUrl !== undefined && providerSecretKey === undefined) {

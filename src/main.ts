@@ -1,6 +1,5 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { loadConfig, ConfigError, type Config } from './config.js';
 import { startLocalMysql, MysqlNotInstalledError, type LocalMysql } from './db/local-mysql.js';
 import { migrate } from './db/migrations.js';
@@ -11,14 +10,13 @@ import { ProviderClient } from './provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
 import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './grpc/metrics.js';
+import { loadTlsCredentials } from './tls-credentials.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */
 const SHUTDOWN_GRACE_MS = 20_000;
 
 function credentials(config: Config): grpc.ServerCredentials {
-  if (!config.tls) return grpc.ServerCredentials.createInsecure();
-  const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tls.cert), private_key: readFileSync(config.tls.key) }], ca !== null);
+  return config.tls ? loadTlsCredentials(config.tls) : grpc.ServerCredentials.createInsecure();
 }
 
 async function openDatabase(config: Config, log: Logger): Promise<{ url: string; local: LocalMysql | undefined }> {
@@ -32,6 +30,8 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  // First: a bad certificate or key file stops the start before anything else is started.
+  const serverCredentials = credentials(config);
   const cleanups: Array<() => Promise<unknown>> = [];
   let running: RunningServer | undefined;
   let stopping = false;
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     providerWindowSeconds: config.providerWindowSeconds,
     inFlightWaitMs: config.inFlightWaitMs,
     replayCacheEntries: config.replayCacheEntries,
-    credentials: credentials(config),
+    credentials: serverCredentials,
     metrics,
     completerIntervalMs: config.completerIntervalMs,
     reaperIntervalMs: config.reaperIntervalMs,
