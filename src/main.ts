@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   const db = await openDatabase(config, log);
-  if (db.local) cleanups.push(() => db.local!.stop());
+  // release(), not stop(): another `npm start` may be using the same private database (it reused
+  // ours, or we reused theirs); the last one to exit stops it.
+  if (db.local) cleanups.push(() => db.local!.release());
   const pool: Pool = createPool(db.url);
   cleanups.push(() => pool.end());
   const applied = await migrate(pool);
