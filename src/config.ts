@@ -44,6 +44,11 @@ export interface Config {
   /** Mean pause between reaper passes (completed rows past their expiry). */
   reaperIntervalMs: number;
   tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
+  /**
+   * PAYMENTS_PAGE_TOKEN_KEY: the 32-byte key that seals ListCharges page tokens (64 hex digits,
+   * or base64). Unset: a key generated once and stored in the database, shared by every instance.
+   */
+  pageTokenKey: Buffer | undefined;
   metricsListen: string;
   /** Directory for the private database and other local state. */
   dataDir: string;
@@ -90,6 +95,22 @@ function boundedInt(env: Env, name: string, fallback: number, max: number): numb
   return Number(raw);
 }
 
+/** Bytes of the page token key (AES-256 / HMAC-SHA256). */
+const PAGE_TOKEN_KEY_BYTES = 32;
+
+/** A 32-byte secret as 64 hex digits or base64(url); errors never quote the value. */
+function secretKey(env: Env, name: string): Buffer | undefined {
+  const raw = nonEmpty(env, name);
+  if (raw === undefined) return undefined;
+  let key: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) key = Buffer.from(raw, 'hex');
+  else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(raw)) key = Buffer.from(raw, raw.includes('-') || raw.includes('_') ? 'base64url' : 'base64');
+  if (key?.length !== PAGE_TOKEN_KEY_BYTES) {
+    throw new ConfigError(`${name} must be ${PAGE_TOKEN_KEY_BYTES} bytes as 64 hex digits or base64 (e.g. \`openssl rand -hex 32\`)`);
+  }
+  return key;
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -100,6 +121,10 @@ export function loadConfig(env: Env = process.env): Config {
   const key = nonEmpty(env, 'PAYMENTS_TLS_KEY');
   if ((cert === undefined) !== (key === undefined)) {
     throw new ConfigError('PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY must be set together');
+  }
+  if (cert === undefined && nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') !== undefined) {
+    // Silently serving plaintext when mutual TLS was asked for would be the worst outcome.
+    throw new ConfigError('PAYMENTS_TLS_CLIENT_CA (mutual TLS) needs PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY');
   }
   const providerUrl = nonEmpty(env, 'PAYMENTS_PROVIDER_URL');
   const providerSecretKey = nonEmpty(env, 'PAYMENTS_PROVIDER_SECRET_KEY');
@@ -135,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),
     tls: cert !== undefined && key !== undefined ? { cert, key, clientCa: nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') } : undefined,
+    pageTokenKey: secretKey(env, 'PAYMENTS_PAGE_TOKEN_KEY'),
     metricsListen: nonEmpty(env, 'METRICS_LISTEN') ?? '127.0.0.1:9464',
     dataDir: nonEmpty(env, 'PAYMENTS_DATA_DIR') ?? '.data',
     logLevel: nonEmpty(env, 'LOG_LEVEL') ?? 'info',

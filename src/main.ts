@@ -1,6 +1,5 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { loadConfig, ConfigError, type Config } from './config.js';
 import { startLocalMysql, MysqlNotInstalledError, type LocalMysql } from './db/local-mysql.js';
 import { migrate } from './db/migrations.js';
@@ -11,14 +10,13 @@ import { ProviderClient } from './provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
 import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './grpc/metrics.js';
+import { loadTlsCredentials } from './tls-credentials.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */
 const SHUTDOWN_GRACE_MS = 20_000;
 
 function credentials(config: Config): grpc.ServerCredentials {
-  if (!config.tls) return grpc.ServerCredentials.createInsecure();
-  const ca = config.tls.clientCa ? readFileSync(config.tls.clientCa) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tls.cert), private_key: readFileSync(config.tls.key) }], ca !== null);
+  return config.tls ? loadTlsCredentials(config.tls) : grpc.ServerCredentials.createInsecure();
 }
 
 async function openDatabase(config: Config, log: Logger): Promise<{ url: string; local: LocalMysql | undefined }> {
@@ -32,6 +30,8 @@ async function openDatabase(config: Config, log: Logger): Promise<{ url: string;
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  // First: a bad certificate or key file stops the start before anything else is started.
+  const serverCredentials = credentials(config);
   const cleanups: Array<() => Promise<unknown>> = [];
   let running: RunningServer | undefined;
   let stopping = false;
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   const db = await openDatabase(config, log);
-  if (db.local) cleanups.push(() => db.local!.stop());
+  // release(), not stop(): another `npm start` may be using the same private database (it reused
+  // ours, or we reused theirs); the last one to exit stops it.
+  if (db.local) cleanups.push(() => db.local!.release());
   const pool: Pool = createPool(db.url);
   cleanups.push(() => pool.end());
   const applied = await migrate(pool);
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     providerWindowSeconds: config.providerWindowSeconds,
     inFlightWaitMs: config.inFlightWaitMs,
     replayCacheEntries: config.replayCacheEntries,
-    credentials: credentials(config),
+    credentials: serverCredentials,
     metrics,
     completerIntervalMs: config.completerIntervalMs,
     reaperIntervalMs: config.reaperIntervalMs,

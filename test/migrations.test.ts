@@ -22,7 +22,7 @@ describe('database migrations', () => {
       const [rows] = await pools[0]!.query<RowDataPacket[]>('SELECT version FROM schema_migrations ORDER BY version');
       expect(rows.map((r) => Number(r['version']))).to.deep.equal(versions);
       const [tables] = await pools[0]!.query<RowDataPacket[]>('SHOW TABLES');
-      expect(tables).to.have.length(6);
+      expect(tables).to.have.length(7);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
       await admin.query(`DROP DATABASE ${name}`);

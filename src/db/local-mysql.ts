@@ -14,7 +14,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -65,6 +65,12 @@ const ERROR_LOG = 'error.log';
 const OUTPUT_LOG = 'server-output.log';
 /** Records pid, port and socket of the server we started, for `reuseRunning`. */
 const STATE_FILE = 'local-mysql-state.json';
+/**
+ * One file per holder of the server (a process that started or reused it and has not released
+ * it): `local-mysql-user-<pid>-<random>.json`. Files, not a directory: the server would take a
+ * directory in its data dir for a database.
+ */
+const USER_FILE_PREFIX = 'local-mysql-user-';
 
 export interface StartLocalMysqlOptions {
   /** Data directory; created and initialised if missing or empty. */
@@ -104,6 +110,13 @@ export interface LocalMysql {
   restart(): Promise<void>;
   /** Graceful shutdown (SIGTERM), waiting for the process to exit. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Lets go of the server: stops it (as stop()) only when no other live process holds it;
+   * otherwise leaves it running for them, and the last holder to release it stops it. What
+   * `npm start` calls on exit, so a second instance on the same data dir never stops the
+   * database under the first one. Returns whether the server was stopped.
+   */
+  release(): Promise<boolean>;
 }
 
 /** No server binary was found; the message says how to get one. */
@@ -174,6 +187,7 @@ export async function startLocalMysql(opts: StartLocalMysqlOptions): Promise<Loc
       );
     }
     log(`reusing ${installation.flavour} server pid ${instance.pid} on port ${instance.port}`);
+    await instance.register();
     return instance;
   }
 
@@ -193,7 +207,9 @@ export async function startLocalMysql(opts: StartLocalMysqlOptions): Promise<Loc
     log(`port taken before the server could bind it; retrying on ${port}`);
     handle = await startServer(ctx, port);
   }
-  return new LocalMysqlInstance(ctx, port, handle);
+  const instance = new LocalMysqlInstance(ctx, port, handle);
+  await instance.register();
+  return instance;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +225,8 @@ interface ServerContext {
 
 class LocalMysqlInstance implements LocalMysql {
   readonly url: string;
+  /** This holder's file among the server's users (see USER_FILE_PREFIX). */
+  private userFile: string | undefined;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -244,7 +262,32 @@ class LocalMysqlInstance implements LocalMysql {
     this.handle = await startServer(this.ctx, this.port);
   }
 
+  /** Records this process as a holder of the server. */
+  async register(): Promise<void> {
+    this.userFile = await registerUser(this.ctx.dataDir);
+  }
+
+  async release(): Promise<boolean> {
+    await this.unregister();
+    const others = await liveUsers(this.ctx.dataDir);
+    if (others.length > 0 && this.handle.isRunning()) {
+      // Theirs now: our exit hook must leave it alone too.
+      forgetLiveServer(this.pid);
+      this.ctx.log(`leaving the server pid ${this.pid} running for process ${others.join(', ')}`);
+      return false;
+    }
+    await this.stop();
+    return true;
+  }
+
+  private async unregister(): Promise<void> {
+    if (this.userFile === undefined) return;
+    await fs.rm(this.userFile, { force: true });
+    this.userFile = undefined;
+  }
+
   async stop(): Promise<void> {
+    await this.unregister();
     if (this.handle.isRunning()) {
       this.handle.signal('SIGTERM');
       if (!(await this.handle.waitForExit(STOP_DEADLINE_MS))) {
@@ -337,15 +380,17 @@ class AdoptedServerHandle implements ServerHandle {
  * adopted servers, because adopting one makes it ours. A SIGKILLed Node cannot run this hook:
  * the orphan keeps running, and the next `reuseRunning` start picks it up.
  */
-const liveServers = new Set<number>();
+const liveServers = new Map<number, string>();
 let exitHookInstalled = false;
 
-function rememberLiveServer(pid: number): void {
-  liveServers.add(pid);
+function rememberLiveServer(pid: number, dataDir: string): void {
+  liveServers.set(pid, dataDir);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const pid of liveServers) {
+    for (const [pid, dataDir] of liveServers) {
+      // Another live process still uses it (it reused the server): leave it to them.
+      if (otherLiveUsersSync(dataDir).length > 0) continue;
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
@@ -411,7 +456,7 @@ async function startServer(ctx: ServerContext, port: number): Promise<ServerHand
   // (the exit hook then stops it).
   child.unref();
   const handle = new ChildServerHandle(child as ChildProcess & { pid: number });
-  rememberLiveServer(handle.pid);
+  rememberLiveServer(handle.pid, dataDir);
   log(`started ${installation.flavour} pid ${handle.pid} on 127.0.0.1:${port}`);
 
   try {
@@ -617,6 +662,87 @@ async function readState(dataDir: string): Promise<ServerState | undefined> {
     // A corrupt state file is treated as absent: the pid file still protects the data dir.
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holders of a running server
+
+interface UserRecord {
+  pid: number;
+  /** The process's start time (/proc/<pid>/stat field 22), so a recycled pid is not mistaken for it. */
+  startTime: string | undefined;
+}
+
+async function registerUser(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, `${USER_FILE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}.json`);
+  const record: UserRecord = { pid: process.pid, startTime: procStartTime(process.pid) };
+  await fs.writeFile(file, `${JSON.stringify(record)}\n`);
+  return file;
+}
+
+/** Pids of the live processes holding the server on `dataDir`; files of dead ones are removed. */
+async function liveUsers(dataDir: string): Promise<number[]> {
+  const pids = new Set<number>();
+  const entries = await fs.readdir(dataDir).catch(() => [] as string[]);
+  for (const entry of entries.filter((name) => name.startsWith(USER_FILE_PREFIX))) {
+    const file = path.join(dataDir, entry);
+    const record = parseUserRecord(await readIfExists(file));
+    if (record !== undefined && isLiveUser(record)) pids.add(record.pid);
+    else await fs.rm(file, { force: true });
+  }
+  return [...pids];
+}
+
+/** For the exit hook, which must be synchronous: live holders other than this process. */
+function otherLiveUsersSync(dataDir: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dataDir).filter((name) => name.startsWith(USER_FILE_PREFIX));
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(path.join(dataDir, entry), 'utf8');
+    } catch {
+      continue;
+    }
+    const record = parseUserRecord(text);
+    if (record !== undefined && record.pid !== process.pid && isLiveUser(record)) pids.push(record.pid);
+  }
+  return pids;
+}
+
+function parseUserRecord(text: string | undefined): UserRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && 'pid' in value && typeof value.pid === 'number') {
+      const startTime = 'startTime' in value && typeof value.startTime === 'string' ? value.startTime : undefined;
+      return { pid: value.pid, startTime };
+    }
+  } catch {
+    // Half-written or corrupt: not a holder.
+  }
+  return undefined;
+}
+
+function isLiveUser(record: UserRecord): boolean {
+  if (!isProcessAlive(record.pid)) return false;
+  return record.startTime === undefined || procStartTime(record.pid) === record.startTime;
+}
+
+/** Linux only; undefined elsewhere. */
+function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, starttime field 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

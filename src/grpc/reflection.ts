@@ -35,6 +35,26 @@ const REFLECTION_VERSIONS = ['v1', 'v1alpha'] as const;
 type ReflectionVersion = (typeof REFLECTION_VERSIONS)[number];
 
 /**
+ * Most requests one reflection stream may send. A client describing a whole schema sends one
+ * request per file or symbol (a few dozen for this service); past this the stream ends with
+ * RESOURCE_EXHAUSTED and the client may open another. Reflection needs no API key (tools call
+ * it before they have one), so the work one stream can ask for must be bounded.
+ */
+export const MAX_REFLECTION_REQUESTS_PER_STREAM = 1_000;
+
+/** Counters of the reflection streams of one server (for metrics and tests). */
+export interface ReflectionStats {
+  /** Requests read from all streams so far. */
+  requestsRead: number;
+  /** The most responses one stream ever held unsent (bounded by the stream's high-water mark). */
+  maxQueuedResponses: number;
+  /** Times a stream stopped reading because its client did not read its answers. */
+  pauses: number;
+  /** Streams ended with RESOURCE_EXHAUSTED for sending too many requests. */
+  exhaustedStreams: number;
+}
+
+/**
  * Registers `grpc.reflection.v1.ServerReflection` and `grpc.reflection.v1alpha.ServerReflection`
  * on `server`, answering from `descriptorSet` (a serialized FileDescriptorSet or buf image that
  * contains every imported file). Lists the services of the set's non-import files.
@@ -42,18 +62,71 @@ type ReflectionVersion = (typeof REFLECTION_VERSIONS)[number];
  * Throws at once if the set is malformed or lacks an imported file, so a bad image fails at
  * startup rather than on the first reflection request.
  */
-export function addReflection(server: grpc.Server, descriptorSet: Uint8Array): void {
+export function addReflection(
+  server: grpc.Server,
+  descriptorSet: Uint8Array,
+  maxRequestsPerStream = MAX_REFLECTION_REQUESTS_PER_STREAM,
+): ReflectionStats {
   const index = new DescriptorIndex(descriptorSet);
+  const stats: ReflectionStats = { requestsRead: 0, maxQueuedResponses: 0, pauses: 0, exhaustedStreams: 0 };
   for (const version of REFLECTION_VERSIONS) {
     server.addService(reflectionServiceDefinition(version), {
-      ServerReflectionInfo: (call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>) => {
-        call.on('data', (request: ReflectionRequest) => {
-          call.write(respond(index, request));
-        });
-        call.on('end', () => call.end());
-      },
+      ServerReflectionInfo: (call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>) =>
+        serveStream(call, index, stats, maxRequestsPerStream),
     });
   }
+  return stats;
+}
+
+/**
+ * Answers one stream's requests in order, reading the next request only while the client keeps
+ * up with the answers: when `write` reports a full buffer (the stream's high-water mark, 16
+ * responses) the stream stops reading until 'drain'. grpc-js reads requests on demand, so a
+ * paused stream stops taking requests off the connection, HTTP/2 flow control stops the client's
+ * sending, and what the server holds for a client that never reads stays bounded.
+ */
+function serveStream(
+  call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>,
+  index: DescriptorIndex,
+  stats: ReflectionStats,
+  maxRequests: number,
+): void {
+  let requests = 0;
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    call.end();
+  };
+  call.on('data', (request: ReflectionRequest) => {
+    if (ended) return;
+    stats.requestsRead++;
+    requests++;
+    if (requests > maxRequests) {
+      stats.exhaustedStreams++;
+      ended = true;
+      call.pause();
+      // grpc-js's own 'error' listener turns this into the stream's status, sent after the
+      // answers already written.
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `at most ${maxRequests} reflection requests per stream; open a new stream for more`,
+      });
+      return;
+    }
+    const roomForMore = call.write(respond(index, request));
+    stats.maxQueuedResponses = Math.max(stats.maxQueuedResponses, call.writableLength);
+    if (!roomForMore) {
+      stats.pauses++;
+      call.pause();
+      call.once('drain', () => call.resume());
+    }
+  });
+  call.on('end', end);
+  // A cancelled stream (client gone) needs nothing more from us; grpc-js drops what is queued.
+  call.on('cancelled', () => {
+    ended = true;
+  });
 }
 
 /** A reflection request as proto-loader decodes it (`keepCase`, `oneofs`). */

@@ -27,6 +27,7 @@ import type { ProviderClient } from '../provider/provider-client.js';
 import type { PaymentIntent, ProviderRefund, RefundStatus as ProviderRefundStatus } from '../provider/provider-types.js';
 import { chargeToProto, REFUND_REASONS, refundToProto } from './charge-mapper.js';
 import { chargeOutcome, type ChargeOutcome } from './charge-outcome.js';
+import { InvalidPageTokenError, PageTokens } from './page-token.js';
 import { providerRefusal } from './provider-refusal.js';
 import { ProviderLookup } from './provider-lookup.js';
 import { checkMerchantMetadata, IDEMPOTENCY_REFERENCE_KEY } from './provider-reference.js';
@@ -39,6 +40,7 @@ import {
   type WriteGuard,
 } from './charge-repository.js';
 import { ChargeState, REFUNDABLE_STATES } from './charge-status.js';
+import { storedPageTokenKey } from './stored-page-token-key.js';
 import { truncateCodePoints } from './truncate-code-points.js';
 import {
   MAX_CUSTOMER_ID_LENGTH,
@@ -108,12 +110,18 @@ function affectedRows(result: unknown): number {
 /** The payment use cases. Every provider call carries a key derived from the claimed idempotency record. */
 export class PaymentService {
   private readonly lookup: ProviderLookup;
+  private pageTokensLoading: Promise<PageTokens> | undefined;
 
   constructor(
     private readonly repo: ChargeRepository,
     private readonly provider: ProviderClient,
     /** Without the interceptor (benchmark baseline only) mutating calls run unclaimed. */
     private readonly requireClaim = true,
+    /**
+     * The key that seals page tokens (PAYMENTS_PAGE_TOKEN_KEY); unset: the key stored in the
+     * database (see storedPageTokenKey), shared by every instance and kept across restarts.
+     */
+    private readonly pageTokenKey?: Uint8Array,
   ) {
     this.lookup = new ProviderLookup(provider);
   }
@@ -437,23 +445,37 @@ export class PaymentService {
     if (req.pageSize < 0) throw ApiError.invalidArgument('page_size: must not be negative', { reason: 'FIELD_INVALID', metadata: { field: 'page_size' } });
     const limit = Math.min(req.pageSize === 0 ? DEFAULT_PAGE_SIZE : req.pageSize, MAX_PAGE_SIZE);
     const customerId = req.customerId === '' ? undefined : optionalText('customer_id', req.customerId, MAX_CUSTOMER_ID_LENGTH);
+    const scope = { merchantId, customerId: customerId ?? '' };
+    const tokens = await this.pageTokens();
     let beforeSeq: string | undefined;
     if (req.pageToken !== '') {
-      const decoded = /^[A-Za-z0-9_-]{1,100}$/.test(req.pageToken) ? Buffer.from(req.pageToken, 'base64url').toString('utf8') : '';
-      const match = /^v1:(\d{1,20}):(.*)$/.exec(decoded);
-      if (!match?.[1] || (match[2] ?? '') !== (customerId ?? '')) {
+      try {
+        beforeSeq = tokens.open(req.pageToken, scope);
+      } catch (err) {
+        if (!(err instanceof InvalidPageTokenError)) throw err;
         throw ApiError.invalidArgument('page_token: invalid or does not match this filter; pass next_page_token from the previous page unchanged', {
           reason: 'FIELD_INVALID',
           metadata: { field: 'page_token' },
         });
       }
-      beforeSeq = match[1];
     }
     const page = await this.repo.listCharges(merchantId, { limit, beforeSeq, customerId });
     return {
       charges: page.charges.map(chargeToProto),
-      nextPageToken: page.more && page.lastSeq ? Buffer.from(`v1:${page.lastSeq}:${customerId ?? ''}`).toString('base64url') : '',
+      nextPageToken: page.more && page.lastSeq ? tokens.seal(page.lastSeq, scope) : '',
     };
+  }
+
+  /** Loads the key once; a failed load (store outage) is retried by the next call. */
+  private pageTokens(): Promise<PageTokens> {
+    this.pageTokensLoading ??= (this.pageTokenKey ? Promise.resolve(this.pageTokenKey) : storedPageTokenKey(this.repo)).then(
+      (key) => new PageTokens(key),
+      (err: unknown) => {
+        this.pageTokensLoading = undefined;
+        throw err;
+      },
+    );
+    return this.pageTokensLoading;
   }
 }
 
