@@ -22,7 +22,10 @@ export async function withCommandDatabase<T>(run: (pool: Pool) => Promise<T>): P
     const dataDir = path.resolve(process.env['PAYMENTS_DATA_DIR'] ?? '.data', 'mysql');
     const local = await startLocalMysql({ dataDir, reuseRunning: true, log: logToStderr });
     url = local.url;
-    if (!local.reused) stop = () => local.stop();
+    // Stops it only if no other live process (an `npm start`) holds it.
+    stop = async () => {
+      await local.release();
+    };
   }
   const pool = createPool(url, 2);
   try {

@@ -48,6 +48,8 @@ export interface ServerOptions {
   /** Completed outcomes kept in memory for replays (default DEFAULT_REPLAY_CACHE_ENTRIES; 0 turns it off). */
   replayCacheEntries?: number;
   credentials?: grpc.ServerCredentials;
+  /** Seals ListCharges page tokens (PAYMENTS_PAGE_TOKEN_KEY); unset: the key stored in the database. */
+  pageTokenKey?: Uint8Array;
   /** Only for the benchmark's baseline: serve mutating RPCs without the idempotency interceptor. */
   withoutIdempotency?: boolean;
   metrics?: ServerMetrics;
@@ -126,7 +128,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     );
   }
   const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': 1024 * 1024 });
-  const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency);
+  const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency, o.pageTokenKey);
   server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log));
   health.addToServer(server);
   addReflection(server, descriptorSet);
