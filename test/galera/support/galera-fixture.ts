@@ -66,6 +66,8 @@ export interface Instances {
   readonly merchantId: string;
   /** Metadata with the shared merchant's API key and an idempotency key. */
   md(key: string): grpc.Metadata;
+  /** Metadata with the shared merchant's API key only (reads). */
+  readMd(): grpc.Metadata;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function startInstances(c: Cluster, options: TestServerOptions = {}
     servers,
     merchantId,
     md: (key) => metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+    readMd: () => metadata({ authorization: `Bearer ${apiKey}` }),
     close: async () => {
       await Promise.all(servers.map((s) => s.close()));
       await sim.close();
