@@ -49,6 +49,7 @@ const UNREACHABLE_ERRNOS: ReadonlySet<number> = new Set([
   1927, // ER_CONNECTION_KILLED (MariaDB): connection killed, e.g. by a shutdown or failover tool
   1290, // ER_OPTION_PREVENTS_STATEMENT: --read-only, as on an old primary during a failover
   1836, // ER_READ_ONLY_MODE
+  1047, // ER_UNKNOWN_COM_ERROR as Galera uses it: "WSREP has not yet prepared node for application use" (joining, or cut off from the cluster)
   // Client-side codes of the C client, which proxies in front of the server pass on as errors:
   2002, // CR_CONNECTION_ERROR
   2003, // CR_CONN_HOST_ERROR
