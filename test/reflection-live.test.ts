@@ -67,6 +67,14 @@ describe('strict reflection client against the real server', () => {
   }
 
   const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
+  /** The client's `DETAILS <type> <json>` lines, parsed. */
+  const statusDetails = (stderr: string): Array<[string, unknown]> =>
+    lines(stderr)
+      .filter((line) => line.startsWith('DETAILS '))
+      .map((line) => {
+        const [, type, json] = /^DETAILS (\S+) (.*)$/.exec(line) ?? [];
+        return [String(type), JSON.parse(String(json)) as unknown];
+      });
 
   for (const version of [[], ['--v1alpha']] as const) {
     it(`lists payments.v1.PaymentService over reflection ${version.length === 0 ? 'v1' : 'v1alpha'}`, async function () {
@@ -151,5 +159,26 @@ describe('strict reflection client against the real server', () => {
 
     expect(result.code).to.equal(1);
     expect(result.stderr.trim()).to.match(/^ERROR UNAUTHENTICATED /);
+  });
+
+  it('decodes the ErrorInfo and RetryInfo of an error from types it learns over reflection, as grpcurl does', async function () {
+    const reused = randomUUID();
+    const request = { amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa' };
+    await clientOk(this, ['call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify(request), '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${reused}`]);
+    const result = await client(this, [
+      'call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify({ ...request, amount: '1501' }),
+      '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${reused}`,
+    ]);
+    expect(result.code).to.equal(1);
+    expect(statusDetails(result.stderr)).to.deep.equal([['google.rpc.ErrorInfo', { domain: 'payments.v1', reason: 'IDEMPOTENCY_KEY_REUSED' }]]);
+
+    const invalid = await client(this, ['call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify({ ...request, amount: '-1' }), '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${randomUUID()}`]);
+    expect(statusDetails(invalid.stderr)).to.deep.equal([['google.rpc.ErrorInfo', { domain: 'payments.v1', metadata: { field: 'amount' }, reason: 'FIELD_INVALID' }]]);
+  });
+
+  it('describes google.rpc.RetryInfo over reflection, with its Duration import resolved', async function () {
+    const stdout = await clientOk(this, ['files', '--symbol', 'google.rpc.RetryInfo']);
+    const files = lines(stdout).map((line) => JSON.parse(line) as { name: string; dependency: string[] });
+    expect(files.map((f) => f.name)).to.include.members(['google/rpc/error_details.proto', 'google/protobuf/duration.proto']);
   });
 });

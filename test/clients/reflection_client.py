@@ -300,9 +300,33 @@ def run(args):
             request_serializer=type(request).SerializeToString,
             response_deserializer=message_class(method.output_type).FromString,
         )
-        response = unary(request, metadata=args.header, timeout=args.timeout)
+        try:
+            response = unary(request, metadata=args.header, timeout=args.timeout)
+        except grpc.RpcError as error:
+            print_status_details(reflection, error)
+            raise
         print(json_format.MessageToJson(response, preserving_proto_field_name=True, descriptor_pool=pool))
         return 0
+
+
+def print_status_details(reflection, error):
+    """Decodes `grpc-status-details-bin` as grpcurl does: every type is described by reflection.
+
+    Prints `DETAILS <type> <json>` on stderr for each detail of the google.rpc.Status.
+    """
+    raw = next((value for key, value in (error.trailing_metadata() or ()) if key == "grpc-status-details-bin"), None)
+    if raw is None:
+        return
+    served = list(reflection.files_containing_symbol("google.rpc.Status"))
+    pool, _ = build_pool(served)
+    status = message_class(pool.FindMessageTypeByName("google.rpc.Status")).FromString(raw)
+    for detail in status.details:
+        type_name = detail.type_url.rpartition("/")[2]
+        served += reflection.files_containing_symbol(type_name)
+        pool, _ = build_pool(served)
+        value = message_class(pool.FindMessageTypeByName(type_name)).FromString(detail.value)
+        text = json_format.MessageToJson(value, preserving_proto_field_name=True, descriptor_pool=pool, indent=None, sort_keys=True)
+        print(f"DETAILS {type_name} {text}", file=sys.stderr)
 
 
 def main(argv):
