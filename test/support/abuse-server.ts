@@ -29,6 +29,10 @@ export interface AbuseServerOptions {
   maxInFlightPerMerchant?: number;
   authFailureLimits?: PeerFailureLimits | false;
   log?: Logger;
+  /** Another provider than the simulator (which is still started, for its statistics). */
+  provider?: { baseUrl: string; secretKey: string };
+  /** The simulator's secret key (default: a random one). */
+  simSecretKey?: string;
 }
 
 /**
@@ -37,8 +41,8 @@ export interface AbuseServerOptions {
  */
 export async function startAbuseServer(o: AbuseServerOptions = {}): Promise<AbuseServer> {
   const pool = o.pool ?? (await sharedPool());
-  const sim = await startProviderSimulator();
-  const provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey });
+  const sim = await startProviderSimulator(o.simSecretKey !== undefined ? { secretKey: o.simSecretKey } : {});
+  const provider = new ProviderClient(o.provider ?? { baseUrl: sim.url, secretKey: sim.secretKey });
   const merchants = new MerchantStore(pool);
   const { apiKey, merchantId } = await merchants.create(`abuse-${randomUUID()}`);
   const running = await startServer({
