@@ -40,8 +40,9 @@ const PUBLIC_SERVICE_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
  * Authenticates `authorization: Bearer <api key>` against the hashes of the active keys, which
  * `keys` holds in memory: a known key costs no I/O, and a random or malformed one costs none
  * either (a key the index does not know shares a rate-limited refresh with every other such
- * call). Unknown keys also take a token from their address's bucket; an address out of tokens
- * is answered RESOURCE_EXHAUSTED with RetryInfo before any lookup. It runs first, so the
+ * call). A key still unknown after that refresh takes a token from its address's bucket; an
+ * address out of tokens has its unknown keys answered RESOURCE_EXHAUSTED with RetryInfo before
+ * any lookup. It runs first, so the
  * interceptors after it can scope work by merchant. Unknown, missing or malformed keys →
  * UNAUTHENTICATED; a lookup the database cannot answer → UNAVAILABLE (through toStatus).
  */
@@ -79,7 +80,8 @@ export function authInterceptor(options: AuthInterceptorOptions | Authenticate, 
               const apiKey = match[1];
               const known = keys.cached(apiKey);
               if (known !== undefined) return accept(known);
-              const waitMs = failureLimiter?.take(peerKey(call.getConnectionInfo().remoteAddress)) ?? 0;
+              const peer = failureLimiter ? peerKey(call.getConnectionInfo().remoteAddress) : '';
+              const waitMs = failureLimiter?.waitMs(peer) ?? 0;
               if (waitMs > 0) {
                 return answer(
                   new ApiError(Code.RESOURCE_EXHAUSTED, 'too many unknown API keys from this address; retry after the delay in RetryInfo with a valid key', {
@@ -89,7 +91,11 @@ export function authInterceptor(options: AuthInterceptorOptions | Authenticate, 
                 );
               }
               keys.lookup(apiKey).then(
-                (merchantId) => (merchantId === undefined ? reject('unknown or revoked API key') : accept(merchantId)),
+                (merchantId) => {
+                  if (merchantId !== undefined) return accept(merchantId);
+                  failureLimiter?.failed(peer);
+                  reject('unknown or revoked API key');
+                },
                 // The key could not be checked, which says nothing about the key: a database
                 // outage is UNAVAILABLE (retry), never UNAUTHENTICATED; anything else is a bug.
                 (err: unknown) => answer(err),

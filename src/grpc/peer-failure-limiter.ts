@@ -1,8 +1,9 @@
 /**
- * Token buckets of authentication attempts that the in-memory key index could not answer
- * (unknown keys), per client address. A peer that keeps sending keys nobody issued runs its
- * bucket dry and is answered RESOURCE_EXHAUSTED with RetryInfo until it refills; calls with a
- * known key never take a token, so a legitimate client behind the same address is unaffected.
+ * Token buckets of authentication failures (keys still unknown after a lookup), per client
+ * address. A peer that keeps sending keys nobody issued runs its bucket dry, and its unknown
+ * keys are then answered RESOURCE_EXHAUSTED with RetryInfo until it refills, without a lookup;
+ * calls with a known key never need a token, so a legitimate client behind the same address is
+ * unaffected.
  */
 export interface PeerFailureLimits {
   /** Unknown keys a peer may send at once after a quiet period. */
@@ -46,27 +47,32 @@ export class PeerFailureLimiter {
   ) {}
 
   /**
-   * Takes one token for `peer`: 0 when it had one, otherwise how many milliseconds until it
-   * has one again (the call is then refused without any lookup).
+   * 0 when `peer` has a token left (its unknown key may be looked up), otherwise how many
+   * milliseconds until it has one again (the call is then refused without any lookup). Takes
+   * nothing: only a key that is still unknown after its lookup costs a token (`failed`), so a
+   * burst of calls with a key created a moment ago all wait for the same refresh and succeed.
    */
-  take(peer: string): number {
+  waitMs(peer: string): number {
+    const tokens = this.tokensOf(peer, this.now());
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / this.limits.perSecond) * 1000);
+  }
+
+  /** Takes a token from `peer` for a key that was still unknown after its lookup (never below zero). */
+  failed(peer: string): void {
     const now = this.now();
+    const tokens = Math.max(0, this.tokensOf(peer, now) - 1);
+    this.buckets.delete(peer); // re-inserted below: Map order is recency order
+    this.buckets.set(peer, { tokens, atMs: now });
+    if (this.buckets.size > this.limits.maxPeers) {
+      const oldest = this.buckets.keys().next().value;
+      if (oldest !== undefined) this.buckets.delete(oldest);
+    }
+  }
+
+  private tokensOf(peer: string, now: number): number {
     const bucket = this.buckets.get(peer);
-    let tokens = this.limits.burst;
-    if (bucket !== undefined) {
-      this.buckets.delete(peer); // re-inserted below: Map order is recency order
-      tokens = Math.min(this.limits.burst, bucket.tokens + ((now - bucket.atMs) / 1000) * this.limits.perSecond);
-    }
-    const refused = tokens < 1;
-    const left = refused ? tokens : tokens - 1;
-    if (left < this.limits.burst) {
-      this.buckets.set(peer, { tokens: left, atMs: now });
-      if (this.buckets.size > this.limits.maxPeers) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
-      }
-    }
-    return refused ? Math.ceil(((1 - tokens) / this.limits.perSecond) * 1000) : 0;
+    if (bucket === undefined) return this.limits.burst;
+    return Math.min(this.limits.burst, bucket.tokens + ((now - bucket.atMs) / 1000) * this.limits.perSecond);
   }
 
   /** Peers currently tracked. */
