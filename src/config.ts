@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT } from './grpc/merchant-concurrency-interceptor.js';
 import { DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 
 /** At most about 6.5 GB of outcomes at the largest entry size kept. */
@@ -50,6 +51,11 @@ export interface Config {
    */
   pageTokenKey: Buffer | undefined;
   metricsListen: string;
+  /**
+   * In-flight calls one merchant may have on one instance; more are refused RESOURCE_EXHAUSTED
+   * (MERCHANT_CONCURRENCY_LIMIT) before any idempotency key is claimed.
+   */
+  maxInFlightPerMerchant: number;
   /** Directory for the private database and other local state. */
   dataDir: string;
   logLevel: string;
@@ -162,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     tls: cert !== undefined && key !== undefined ? { cert, key, clientCa: nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') } : undefined,
     pageTokenKey: secretKey(env, 'PAYMENTS_PAGE_TOKEN_KEY'),
     metricsListen: nonEmpty(env, 'METRICS_LISTEN') ?? '127.0.0.1:9464',
+    maxInFlightPerMerchant: positiveInt(env, 'PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT', DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT),
     dataDir: nonEmpty(env, 'PAYMENTS_DATA_DIR') ?? '.data',
     logLevel: nonEmpty(env, 'LOG_LEVEL') ?? 'info',
   };

@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     ttlSeconds: config.keyTtlSeconds,
     leaseSeconds: config.leaseSeconds,
     providerWindowSeconds: config.providerWindowSeconds,
+    maxInFlightPerMerchant: config.maxInFlightPerMerchant,
     ...(config.pageTokenKey ? { pageTokenKey: config.pageTokenKey } : {}),
     inFlightWaitMs: config.inFlightWaitMs,
     replayCacheEntries: config.replayCacheEntries,

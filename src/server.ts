@@ -5,7 +5,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Pool } from './db/pool.js';
 import { probeStore } from './db/store-probe.js';
 import { PaymentServiceService } from './gen/payments/v1/payments.js';
-import { authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
+import { authInterceptor, merchantOf, type ApiKeyAuthenticator } from './grpc/auth-interceptor.js';
+import { DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT, merchantConcurrencyInterceptor } from './grpc/merchant-concurrency-interceptor.js';
+import { DEFAULT_PEER_FAILURE_LIMITS, PeerFailureLimiter, type PeerFailureLimits } from './grpc/peer-failure-limiter.js';
 import { readinessInterceptor } from './grpc/readiness-interceptor.js';
 import { addReflection } from './grpc/reflection.js';
 import { StoreReadiness } from './grpc/store-readiness.js';
@@ -19,7 +21,8 @@ import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js'
 import { withRawMessages } from './idempotency/raw-response.js';
 import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
-import { MerchantStore } from './merchants/merchant-store.js';
+import { ApiKeyIndex } from './merchants/api-key-index.js';
+import { errorLogFields } from './db/driver-error.js';
 import { ChargeRepository } from './payments/charge-repository.js';
 import { paymentHandlers } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
@@ -59,7 +62,21 @@ export interface ServerOptions {
   reaperIntervalMs?: number;
   /** Store probe interval while ready (default READINESS_PROBE_INTERVAL_MS; see store-readiness.ts). */
   readinessProbeIntervalMs?: number;
+  /** In-flight calls per merchant on this instance (default DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT). */
+  maxInFlightPerMerchant?: number;
+  /** Unknown API keys per client address (default DEFAULT_PEER_FAILURE_LIMITS); false only for the abuse benchmark's baseline. */
+  authFailureLimits?: PeerFailureLimits | false;
+  /** Only for the abuse benchmark's baseline: where API keys are looked up instead of the in-memory index. */
+  apiKeys?: ApiKeyAuthenticator;
 }
+
+/**
+ * Concurrent streams one HTTP/2 connection may open. Without a limit a single connection can
+ * open thousands of calls at once (each with its buffers and interceptor state); real clients
+ * multiplex far fewer, and more connections are cheap for them. 100 is the HTTP/2 RFC's
+ * recommended minimum and what most servers advertise.
+ */
+const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 100;
 
 /**
  * Stripe keeps an idempotency key for at least 24 hours; 20 h leaves a margin for clock
@@ -92,7 +109,9 @@ const initialRecoveryPoint = (): RecoveryPoint => RecoveryPoint.ProviderRequeste
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
-  const merchants = new MerchantStore(o.pool);
+  const apiKeyIndex = o.apiKeys ? undefined : new ApiKeyIndex(o.pool, (err) => o.log.warn({ ...errorLogFields(err) }, 'API key index refresh failed'));
+  await apiKeyIndex?.start();
+  const apiKeys: ApiKeyAuthenticator = o.apiKeys ?? apiKeyIndex!;
   const observe = o.metrics?.observe;
   const store = new MysqlIdempotencyStore(o.pool);
   // Health: "" is liveness (the process answers) and stays SERVING until shutdown; the payment
@@ -107,7 +126,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // First, so it sees the statuses every other interceptor and handler sends.
   const interceptors: grpc.ServerInterceptor[] = [readinessInterceptor(() => readiness.suspect())];
   if (o.metrics) interceptors.push(o.metrics.interceptor());
-  interceptors.push(authInterceptor((key) => merchants.authenticate(key), o.log));
+  const authFailureLimits = o.authFailureLimits ?? DEFAULT_PEER_FAILURE_LIMITS;
+  interceptors.push(
+    authInterceptor({ keys: apiKeys, log: o.log, ...(authFailureLimits ? { failureLimiter: new PeerFailureLimiter(authFailureLimits) } : {}) }),
+  );
+  // After auth (it needs the merchant), before idempotency (a refused call must claim nothing).
+  interceptors.push(merchantConcurrencyInterceptor({ merchantOf, maxInFlight: o.maxInFlightPerMerchant ?? DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT, log: o.log }));
   if (!o.withoutIdempotency) {
     interceptors.push(
       idempotencyInterceptor({
@@ -127,7 +151,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       }),
     );
   }
-  const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': 1024 * 1024 });
+  const server = new grpc.Server({
+    interceptors,
+    'grpc.max_receive_message_length': 1024 * 1024,
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
+  });
   const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency, o.pageTokenKey);
   server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log));
   health.addToServer(server);
@@ -164,6 +192,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       // Stop the probe first (synchronously: a probe still running can no longer publish
       // SERVING), and tell load balancers before waiting for the background tasks.
       const stopping = readiness.stop();
+      apiKeyIndex?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(PAYMENT_SERVICE_NAME, 'NOT_SERVING');
       await Promise.all([completer?.stop(), reaper?.stop(), stopping]);

@@ -40,7 +40,7 @@ describe('exactly-once at scale across three server processes sharing one databa
     sim = await startProviderSimulator();
     await sharedPool(); // migrated before the processes start, so they do not race to create tables
     // Duplicates may wait for their leader as long as their own 60 s deadline allows.
-    const env = { MYSQL_URL: sharedDatabaseUrl(), PAYMENTS_PROVIDER_URL: sim.url, PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey, IDEMPOTENCY_WAIT_MS: '60000' };
+    const env = { MYSQL_URL: sharedDatabaseUrl(), PAYMENTS_PROVIDER_URL: sim.url, PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey, IDEMPOTENCY_WAIT_MS: '60000', PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT: '10000' };
     servers = await Promise.all([0, 1, 2].map(() => startServerProcess(env)));
     callers = servers.map((s) => rawCaller(s.port));
   });

@@ -76,6 +76,8 @@ async function main(): Promise<void> {
     ttlSeconds: 86_400,
     leaseSeconds: 30,
     inFlightWaitMs: 10_000,
+    // One merchant's ceiling is what this measures: the per-merchant fairness limit stays out of the way.
+    maxInFlightPerMerchant: 1_000_000,
     withoutIdempotency: values.plain,
     ...(values['replay-cache-entries'] !== undefined ? { replayCacheEntries: Number(values['replay-cache-entries']) } : {}),
   });

@@ -7,6 +7,8 @@ describe('which failures the client retries', () => {
     ['UNAVAILABLE (server, store or connection gone)', Code.UNAVAILABLE, undefined, false, true],
     ['ABORTED because the same key is still in flight', Code.ABORTED, KEY_IN_USE_REASON, false, true],
     ['ABORTED for another reason', Code.ABORTED, 'SOMETHING_ELSE', false, false],
+    ["RESOURCE_EXHAUSTED at the merchant's in-flight limit (nothing claimed)", Code.RESOURCE_EXHAUSTED, 'MERCHANT_CONCURRENCY_LIMIT', false, true],
+    ['RESOURCE_EXHAUSTED for another reason', Code.RESOURCE_EXHAUSTED, 'AUTHENTICATION_RATE_LIMITED', false, false],
     ['DEADLINE_EXCEEDED of one attempt', Code.DEADLINE_EXCEEDED, undefined, true, true],
     ['DEADLINE_EXCEEDED of the whole call', Code.DEADLINE_EXCEEDED, undefined, false, false],
     ['INVALID_ARGUMENT', Code.INVALID_ARGUMENT, 'IDEMPOTENCY_KEY_INVALID', false, false],

@@ -5,6 +5,14 @@ export type Pool = mysql.Pool;
 
 /** Connections per process; enough for 256 concurrent calls on a 2-core box without queueing on the pool. */
 const DEFAULT_CONNECTION_LIMIT = 32;
+/**
+ * Statements that may wait for a free connection, per connection. mysql2's default (0) queues
+ * without end, so under a flood every call waits behind every other and memory grows; past this
+ * bound a statement fails at once ('Queue limit reached.', classified busy in
+ * store-unavailable.ts) and the call is answered UNAVAILABLE with RetryInfo. Eight statements
+ * per connection drain in a few milliseconds at the usual statement times.
+ */
+const QUEUED_STATEMENTS_PER_CONNECTION = 8;
 
 /**
  * wsrep_sync_wait bit 1: every SELECT (and SHOW, BEGIN) first waits until this node has applied
@@ -48,6 +56,7 @@ export function createPool(url: string, connectionLimit = DEFAULT_CONNECTION_LIM
   const pool = mysql.createPool({
     uri: url,
     connectionLimit,
+    queueLimit: connectionLimit * QUEUED_STATEMENTS_PER_CONNECTION,
     multipleStatements: true,
     supportBigNumbers: true,
     bigNumberStrings: true,

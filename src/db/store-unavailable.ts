@@ -8,7 +8,8 @@ import { driverErrorOf } from './driver-error.js';
  *   connections, a server shutting down, out of connections, read-only during a failover).
  *   Every other call would fail the same way, so readiness is checked at once.
  * - `busy`: the store is up but this statement lost to other work (lock wait timeout,
- *   deadlock, a statement time limit). Other calls are fine; readiness is not affected.
+ *   deadlock, a statement time limit, this process's connection pool queue full). Other calls
+ *   are fine; readiness is not affected.
  *
  * Anything else (data errors such as 1366/1406, syntax errors, access denied, pool closed) is
  * not temporary, or is a bug, and stays unclassified: it is answered INTERNAL and logged.
@@ -64,8 +65,27 @@ const BUSY_ERRNOS: ReadonlySet<number> = new Set([
   3024, // ER_QUERY_TIMEOUT (MySQL max_execution_time)
 ]);
 
+/**
+ * What mysql2's pool raises, as a plain Error with no code, when a statement would wait for a
+ * connection behind `queueLimit` others (pool.ts bounds the queue so that an overload is
+ * answered at once instead of queueing without end). The store is up, only saturated.
+ */
+const POOL_QUEUE_FULL_MESSAGE = 'Queue limit reached.';
+
+/** How far to follow `cause` looking for a full pool queue: wrappers are shallow. */
+const MAX_CAUSE_DEPTH = 5;
+
+function isPoolQueueFull(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > MAX_CAUSE_DEPTH) return false;
+  if (err.message === POOL_QUEUE_FULL_MESSAGE && (err as { code?: unknown }).code === undefined) return true;
+  return isPoolQueueFull(err.cause, depth + 1);
+}
+
 /** The temporary store failure `err` is (or wraps), or undefined when it is not one. */
 export function storeFailureOf(err: unknown): StoreFailure | undefined {
+  // A full pool queue: busy, like a lock wait, since the store itself answers and other
+  // instances (and this one, a moment later) are fine; readiness is not affected.
+  if (isPoolQueueFull(err)) return StoreFailure.Busy;
   const driver = driverErrorOf(err);
   if (driver === undefined) return undefined;
   const { code, errno } = driver;

@@ -1,6 +1,10 @@
-import { Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
+import { type Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
 import { errorLogFields } from '../db/driver-error.js';
-import type { Logger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
+import { PerCallKeyLookup } from '../merchants/per-call-key-lookup.js';
+import { ApiError } from './api-error.js';
+import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
+import { peerKey, type PeerFailureLimiter } from './peer-failure-limiter.js';
 import { toStatus } from './to-status.js';
 
 /**
@@ -15,36 +19,40 @@ export function merchantOf(metadata: Metadata): string | undefined {
   return merchants.get(metadata);
 }
 
+export type { ApiKeyAuthenticator };
+
 export type Authenticate = (apiKey: string) => Promise<string | undefined>;
 
-/** Positive lookups are cached this long; revoking a key takes effect within this time. */
-const AUTH_CACHE_TTL_MS = 30_000;
-/** Bounds the cache so a flood of keys cannot grow memory. */
-const AUTH_CACHE_MAX_ENTRIES = 10_000;
+export interface AuthInterceptorOptions {
+  keys: ApiKeyAuthenticator;
+  /** Limits unknown keys per client address; undefined means no limit (only the benchmark's baseline). */
+  failureLimiter?: PeerFailureLimiter;
+  log: Logger;
+}
+
+/** ErrorInfo reason when a client address sent too many unknown API keys. */
+export const AUTHENTICATION_RATE_LIMITED_REASON = 'AUTHENTICATION_RATE_LIMITED';
 
 /** Services that answer without an API key (load balancers and tooling call them). */
 const PUBLIC_SERVICE_PREFIXES = ['/grpc.health.v1.', '/grpc.reflection.'];
 
 /**
- * Authenticates `authorization: Bearer <api key>` against hashed keys in
- * MySQL. It runs first, so the idempotency interceptor after it can scope
- * keys by merchant. Unknown, missing or malformed keys → UNAUTHENTICATED; a
- * lookup the database cannot answer → UNAVAILABLE (through toStatus).
+ * Authenticates `authorization: Bearer <api key>` against the hashes of the active keys, which
+ * `keys` holds in memory: a known key costs no I/O, and a random or malformed one costs none
+ * either (a key the index does not know shares a rate-limited refresh with every other such
+ * call). A key still unknown after that refresh takes a token from its address's bucket; an
+ * address out of tokens has its unknown keys answered RESOURCE_EXHAUSTED with RetryInfo before
+ * any lookup. It runs first, so the
+ * interceptors after it can scope work by merchant. Unknown, missing or malformed keys →
+ * UNAUTHENTICATED; a lookup the database cannot answer → UNAVAILABLE (through toStatus).
  */
-export function authInterceptor(authenticate: Authenticate, log: Logger): ServerInterceptor {
-  const cache = new Map<string, { merchantId: string; until: number }>();
-
-  async function lookup(apiKey: string): Promise<string | undefined> {
-    const hit = cache.get(apiKey);
-    if (hit && hit.until > Date.now()) return hit.merchantId;
-    const merchantId = await authenticate(apiKey);
-    if (merchantId !== undefined) {
-      if (cache.size >= AUTH_CACHE_MAX_ENTRIES) cache.clear();
-      cache.set(apiKey, { merchantId, until: Date.now() + AUTH_CACHE_TTL_MS });
-    }
-    return merchantId;
-  }
-
+export function authInterceptor(o: AuthInterceptorOptions): ServerInterceptor;
+/** Looks every unknown key up with `authenticate`, with no limit per address (PerCallKeyLookup). */
+export function authInterceptor(authenticate: Authenticate, log: Logger): ServerInterceptor;
+export function authInterceptor(options: AuthInterceptorOptions | Authenticate, legacyLog?: Logger): ServerInterceptor {
+  const o: AuthInterceptorOptions =
+    typeof options === 'function' ? { keys: new PerCallKeyLookup(options), log: legacyLog ?? createLogger('silent') } : options;
+  const { keys, failureLimiter, log } = o;
   return (methodDescriptor, call) => {
     if (PUBLIC_SERVICE_PREFIXES.some((p) => methodDescriptor.path.startsWith(p))) {
       return new ServerInterceptingCall(call);
@@ -53,27 +61,49 @@ export function authInterceptor(authenticate: Authenticate, log: Logger): Server
       start: (next) => {
         next({
           onReceiveMetadata: (metadata, mdNext) => {
-            const reject = (details: string): void =>
-              call.sendStatus({ code: Code.UNAUTHENTICATED, details, metadata: new Metadata() });
-            const values = metadata.get('authorization');
-            if (values.length === 0) return reject('missing API key: send metadata "authorization: Bearer <api key>"');
-            const match = values.length === 1 ? /^Bearer ([\x21-\x7e]{1,200})$/i.exec(String(values[0])) : null;
-            if (!match?.[1]) return reject('malformed authorization metadata: expected exactly one "Bearer <api key>"');
-            lookup(match[1]).then(
-              (merchantId) => {
-                if (merchantId === undefined) return reject('unknown or revoked API key');
-                merchants.set(metadata, merchantId);
-                mdNext(metadata);
-              },
-              (err: unknown) => {
+            const answer = (err: unknown): void => {
+              const status = toStatus(err);
+              // Logged by codes only: the failed statement carries key hashes.
+              if (!status.known) log.error({ ...errorLogFields(err), method: methodDescriptor.path }, 'authentication lookup failed');
+              call.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
+            };
+            const reject = (details: string): void => answer(ApiError.unauthenticated(details));
+            const accept = (merchantId: string): void => {
+              merchants.set(metadata, merchantId);
+              mdNext(metadata);
+            };
+            try {
+              const values = metadata.get('authorization');
+              if (values.length === 0) return reject('missing API key: send metadata "authorization: Bearer <api key>"');
+              const match = values.length === 1 ? /^Bearer ([\x21-\x7e]{1,200})$/i.exec(String(values[0])) : null;
+              if (!match?.[1]) return reject('malformed authorization metadata: expected exactly one "Bearer <api key>"');
+              const apiKey = match[1];
+              const known = keys.cached(apiKey);
+              if (known !== undefined) return accept(known);
+              const peer = failureLimiter ? peerKey(call.getConnectionInfo().remoteAddress) : '';
+              const waitMs = failureLimiter?.waitMs(peer) ?? 0;
+              if (waitMs > 0) {
+                return answer(
+                  new ApiError(Code.RESOURCE_EXHAUSTED, 'too many unknown API keys from this address; retry after the delay in RetryInfo with a valid key', {
+                    reason: AUTHENTICATION_RATE_LIMITED_REASON,
+                    retryDelayMs: waitMs,
+                  }),
+                );
+              }
+              keys.lookup(apiKey).then(
+                (merchantId) => {
+                  if (merchantId !== undefined) return accept(merchantId);
+                  failureLimiter?.failed(peer);
+                  reject('unknown or revoked API key');
+                },
                 // The key could not be checked, which says nothing about the key: a database
                 // outage is UNAVAILABLE (retry), never UNAUTHENTICATED; anything else is a bug.
-                // Logged by codes only: the failed statement carries the key's hash.
-                const status = toStatus(err);
-                if (!status.known) log.error({ ...errorLogFields(err), method: methodDescriptor.path }, 'authentication lookup failed');
-                call.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
-              },
-            );
+                (err: unknown) => answer(err),
+              );
+            } catch (err) {
+              // A throw inside an interceptor callback would end the process.
+              answer(err);
+            }
           },
         });
       },
