@@ -41,6 +41,8 @@ export interface TestServerOptions {
   completerIntervalMs?: number;
   reaperIntervalMs?: number;
   metrics?: ServerMetrics;
+  /** Calls one merchant may have in flight on this instance (the server's default when unset). */
+  maxInFlightPerMerchant?: number;
   /** The server's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
 }
@@ -59,6 +61,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     leaseSeconds: o.leaseSeconds ?? 30,
     inFlightWaitMs: o.inFlightWaitMs ?? 10_000,
     ...(o.providerWindowSeconds !== undefined ? { providerWindowSeconds: o.providerWindowSeconds } : {}),
+    ...(o.maxInFlightPerMerchant !== undefined ? { maxInFlightPerMerchant: o.maxInFlightPerMerchant } : {}),
     ...(o.withoutIdempotency ? { withoutIdempotency: true } : {}),
     ...(o.replayCacheEntries !== undefined ? { replayCacheEntries: o.replayCacheEntries } : {}),
     ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),

@@ -18,6 +18,9 @@ import { startProviderSimulator, type ProviderSimulator } from '../../../src/pro
 import { metadata } from '../../support/grpc-client.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../../support/test-server.js';
 
+/** These tests send hundreds of one merchant's calls at once to each instance: the fairness limit stays out of the way. */
+const ONE_MERCHANT_FLOOD = 100_000;
+
 export const CREATE = '/payments.v1.PaymentService/CreateCharge';
 /** The metadata entry that names a payment at the provider, to count provider payments per key. */
 export const ORDER = 'order';
@@ -74,7 +77,7 @@ export interface Instances {
 /** Three instances, one per node, sharing one provider simulator and one merchant. */
 export async function startInstances(c: Cluster, options: TestServerOptions = {}): Promise<Instances> {
   const sim = await startProviderSimulator();
-  const servers = await Promise.all(c.pools.map((pool) => startTestServer({ ...options, pool, sim })));
+  const servers = await Promise.all(c.pools.map((pool) => startTestServer({ maxInFlightPerMerchant: ONE_MERCHANT_FLOOD, ...options, pool, sim })));
   const { apiKey, merchantId } = await new MerchantStore(c.pools[0]!).create(`galera-${randomUUID()}`);
   return {
     sim,
