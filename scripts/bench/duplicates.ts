@@ -7,8 +7,15 @@
  *
  *   check-then-insert    SELECT the key, charge, then INSERT the key (no unique index)
  *   in-memory-cache      a Map of in-flight promises per process
- *   redis-get-then-set   a shared Redis, GET then SET (skipped when no Redis answers on 127.0.0.1:6379)
+ *   redis-get-then-set   a shared Redis, GET then SET
+ *   powertools-redis     @aws-lambda-powertools/idempotency with its Redis cache persistence layer
+ *   node-idempotency-redis  @node-idempotency/core with its Redis storage adapter
  *   atomic-claim         the product: `src/main.ts` processes unchanged (atomic MySQL claim + fingerprint)
+ *
+ * The Redis rows use a `redis-server` the benchmark starts on a free port when
+ * the machine has one, else BENCH_REDIS_URL (default 127.0.0.1:6379); they are
+ * skipped with a note when no Redis answers. The peers are configured as their
+ * documentation recommends (docs/benchmarks-peers.md).
  *
  * Load, per round: `--payments` (500) logical payments start at once, each with
  * its own idempotency key and a unique metadata.order_id. Each is double-tapped:
@@ -23,14 +30,25 @@
  * seeded generator per (round, payment, tap, attempt), so every strategy gets
  * the same gaps, and the same timeouts on the same attempts.
  *
+ * Faults, the same for every strategy: the provider charges and then drops the
+ * connection on the first create request of 10 % of the payments (chosen from
+ * the seed, by a proxy in front of the simulator); one instance is SIGKILLed
+ * KILL_AFTER_MS into the strategy's middle round and started again; after each
+ * round, REUSED_KEYS_PER_ROUND keys are sent again with another amount and
+ * must be refused.
+ *
  * Per strategy: duplicate charge rate (logical payments with more than one
  * PaymentIntent at the provider, counted by metadata.order_id), lost charges
  * (a client told "succeeded" whose PaymentIntent or charge row does not exist,
  * or a PaymentIntent without a charge row), mismatch rejections
  * (FAILED_PRECONDITION: identical retries refused), throughput (logical
  * payments/s over the rounds) and p50/p99 of a logical payment (first send to
- * the last tap's final answer). Exits non-zero when the product's row shows a
- * duplicate or a lost charge.
+ * the last tap's final answer), wrong answers (an OK answer whose charge is not
+ * the provider's, or a failure answered for a payment the provider charged),
+ * reused keys accepted, and the server processes' CPU per gRPC call. Lost now
+ * also counts a payment charged at the provider that was never answered OK.
+ * Exits non-zero when the product's row shows a duplicate or a lost charge;
+ * the other rows' failures are findings, never a failed run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -211,8 +229,9 @@ interface Options {
 const USAGE = `Usage: npm run bench:duplicates -- [options]
 
   --rounds N          rounds of the product's atomic claim (default ${DEFAULT_ROUNDS}: ${(DEFAULT_ROUNDS * DEFAULT_PAYMENTS_PER_ROUND).toLocaleString('en-US')} logical payments)
-  --naive-rounds N    rounds of each naive strategy, same load per round (default ${DEFAULT_NAIVE_ROUNDS};
-                      the whole default run takes about 7 min on 2 cores)
+  --naive-rounds N    rounds of each naive strategy and each peer library, same load per round
+                      (default ${DEFAULT_NAIVE_ROUNDS}; the whole default run takes 10 to 30 min on 2 cores,
+                      depending on what else runs there)
   --quick             ${QUICK_ROUNDS} rounds, for CI
   --strategies a,b    any of ${STRATEGIES.join(', ')} (default: all)
   --servers N         server processes per strategy, at least 2 (default ${DEFAULT_SERVERS})
@@ -226,8 +245,9 @@ const USAGE = `Usage: npm run bench:duplicates -- [options]
 
 Uses MYSQL_URL (loopback only) when set (the benchmark then writes merchants and charges
 there), otherwise starts a private MariaDB/MySQL and removes it at the end.
-The Redis strategy uses ${DEFAULT_REDIS_URL} (BENCH_REDIS_URL, loopback only)
-and is skipped with a note when nothing answers there.
+The Redis strategies use their own redis-server when the machine has one, else
+${DEFAULT_REDIS_URL} (BENCH_REDIS_URL, loopback only); they are skipped with a
+note when no Redis answers.
 Writes ${RESULTS_DIR}/duplicates-<time>.json and .svg.`;
 
 class UsageError extends Error {
