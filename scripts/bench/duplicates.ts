@@ -346,8 +346,11 @@ function processCpuSeconds(pid: number | undefined): number {
 
 /** Every child this run started, so that a crash or Ctrl-C of the benchmark does not leave one behind. */
 const children = new Set<ChildProcess>();
+/** Set on Ctrl-C/SIGTERM: no server is started (or restarted after the kill) from then on. */
+let shuttingDown = false;
 
 function startServerProcess(args: string[], env: Record<string, string>): Promise<ServerProcess> {
+  if (shuttingDown) return Promise.reject(new Error('the benchmark is stopping'));
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
@@ -674,8 +677,14 @@ interface StrategyResult {
   /** Server processes' CPU (user + system) over the rounds, per gRPC call the clients made. */
   cpuMicrosPerCall: number;
   serverCpuSeconds: number;
-  /** The SIGKILL of one instance: when, and how long until its replacement listened. */
-  kill: { round: number; afterMs: number; restartMs: number } | undefined;
+  /** The SIGKILL of one instance: when, and how long until its replacement listened (rounds counted from 1). */
+  kill: { round: number; afterMs: number; restartMs: number; listeningAgainInRound: number } | undefined;
+  /**
+   * Where the failures happened: on the payments whose first charge was
+   * dropped, on the other payments of the rounds from the kill until the
+   * replacement listened, or elsewhere.
+   */
+  attribution: Record<'duplicates' | 'lost' | 'unanswered' | 'wrongAnswers', { chargeThenDrop: number; killWindow: number; other: number }>;
   /** First create requests the provider charged and then left unanswered. */
   chargeThenDrops: number;
   /** Server log lines at warn level or above, by message, over every instance of the strategy. */
@@ -715,6 +724,7 @@ class StrategyAccount {
   /** Taps that ended on a definitive failure (not a retryable code), by order. */
   private readonly failedTaps = new Map<string, number>();
   private readonly reuse = { sent: 0, accepted: 0, refused: 0, otherFailures: 0, charged: 0 };
+  private readonly unansweredOrders: string[] = [];
   private readonly latencies: number[] = [];
   private readonly errors = new Map<string, number>();
   private duplicates = 0;
@@ -772,7 +782,10 @@ class StrategyAccount {
           this.errors.set(label, (this.errors.get(label) ?? 0) + 1);
         }
       }
-      if (oks.length === 0) this.unanswered += 1;
+      if (oks.length === 0) {
+        this.unanswered += 1;
+        this.unansweredOrders.push(run.orderId);
+      }
       else this.answered.set(run.orderId, oks);
       if (new Set(oks.map((o) => o.chargeId)).size > 1) this.inconsistent += 1;
     }
@@ -827,19 +840,29 @@ class StrategyAccount {
     let neverOk = 0;
     let okWithOtherCharge = 0;
     let failureForCharged = 0;
+    const wrongByOrder = new Map<string, number>();
+    const noteWrong = (orderId: string, n: number): void => {
+      if (n > 0) wrongByOrder.set(orderId, (wrongByOrder.get(orderId) ?? 0) + n);
+    };
     for (const [orderId, ids] of this.intentsByOrder) {
       const charged = ids.some((id) => this.intentById.get(id)?.status === 'succeeded');
       if (!this.answered.has(orderId)) {
         neverOk += 1;
         lostOrders.add(orderId);
       }
-      if (charged) failureForCharged += this.failedTaps.get(orderId) ?? 0;
+      if (charged) {
+        failureForCharged += this.failedTaps.get(orderId) ?? 0;
+        noteWrong(orderId, this.failedTaps.get(orderId) ?? 0);
+      }
     }
     for (const [orderId, oks] of this.answered) {
       const ids = this.intentsByOrder.get(orderId) ?? [];
       for (const ok of oks) {
         const intent = ids.includes(ok.providerReference) ? this.intentById.get(ok.providerReference) : undefined;
-        if (intent === undefined || String(intent.amount) !== ok.amount) okWithOtherCharge += 1;
+        if (intent === undefined || String(intent.amount) !== ok.amount) {
+          okWithOtherCharge += 1;
+          noteWrong(orderId, 1);
+        }
         if (!intentIds.has(ok.providerReference)) {
           withoutIntent += 1;
           lostOrders.add(orderId);
@@ -852,6 +875,25 @@ class StrategyAccount {
     }
     const sorted = Float64Array.from(this.latencies).sort();
     const roundSeconds = this.rounds.reduce((sum, r) => sum + r.seconds, 0);
+    const kill = run.kill;
+    const roundOf = (orderId: string): number => Number(/-r(\d+)-p\d+$/.exec(orderId)?.[1] ?? -1) + 1;
+    const place = (orderId: string): 'chargeThenDrop' | 'killWindow' | 'other' => {
+      if (run.droppedOrders.has(orderId)) return 'chargeThenDrop';
+      const r = roundOf(orderId);
+      return kill !== undefined && r >= kill.round && r <= kill.listeningAgainInRound ? 'killWindow' : 'other';
+    };
+    const tally = (orders: Iterable<[string, number]>): { chargeThenDrop: number; killWindow: number; other: number } => {
+      const out = { chargeThenDrop: 0, killWindow: 0, other: 0 };
+      for (const [orderId, n] of orders) out[place(orderId)] += n;
+      return out;
+    };
+    const duplicated = [...this.intentsByOrder].filter(([, ids]) => ids.length > 1).map(([o]): [string, number] => [o, 1]);
+    const attribution = {
+      duplicates: tally(duplicated),
+      lost: tally([...lostOrders].map((o): [string, number] => [o, 1])),
+      unanswered: tally(this.unansweredOrders.map((o): [string, number] => [o, 1])),
+      wrongAnswers: tally(wrongByOrder),
+    };
     return {
       strategy,
       label: LABELS[strategy],
@@ -872,6 +914,7 @@ class StrategyAccount {
       kill: run.kill,
       chargeThenDrops: run.chargeThenDrops,
       serverWarnings: run.serverWarnings,
+      attribution,
       mismatchRejections: this.mismatches,
       unansweredPayments: this.unanswered,
       inconsistentAnswers: this.inconsistent,
@@ -891,7 +934,9 @@ class StrategyAccount {
 /** What the run measured outside the clients' answers. */
 interface RunFacts {
   serverCpuSeconds: number;
-  kill: { round: number; afterMs: number; restartMs: number } | undefined;
+  kill: { round: number; afterMs: number; restartMs: number; listeningAgainInRound: number } | undefined;
+  /** Payments whose first charge the provider dropped. */
+  droppedOrders: ReadonlySet<string>;
   chargeThenDrops: number;
   serverWarnings: Record<string, number>;
 }
@@ -987,7 +1032,9 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
     for (const s of servers) cpuBaseline.set(s, s.cpuSeconds());
     env.proxy.dropFirst = (orderId) => dropsFirstCharge(opts.seed, tag, orderId);
     let restart: Promise<void> | undefined;
+    let currentRound = 0;
     for (let round = 0; round < rounds; round++) {
+      currentRound = round;
       const roundStart = performance.now();
       if (round === killRound(rounds)) {
         restart = (async () => {
@@ -1005,7 +1052,7 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
           clients[0]?.close();
           clients[0] = new PaymentServiceClient(`127.0.0.1:${fresh.port}`, grpc.credentials.createInsecure());
           const restartMs = performance.now() - killedAt;
-          kill = { round: round + 1, afterMs: KILL_AFTER_MS, restartMs: Math.round(restartMs) };
+          kill = { round: round + 1, afterMs: KILL_AFTER_MS, restartMs: Math.round(restartMs), listeningAgainInRound: currentRound + 1 };
           log(`[${strategy}] instance 0 listens again after ${(restartMs / 1000).toFixed(1)} s`);
         })();
         // Awaited after the rounds; until then a failed restart must not count as unhandled.
@@ -1047,6 +1094,7 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
   return account.result(strategy, charges, (performance.now() - wallStart) / 1000, {
     serverCpuSeconds: cpuUsed,
     kill,
+    droppedOrders: env.proxy.droppedOrders,
     chargeThenDrops: env.proxy.dropped - dropsBefore,
     serverWarnings,
   });
@@ -1135,6 +1183,7 @@ async function main(): Promise<number> {
   const onSignal = (): void => {
     if (interrupted) return;
     interrupted = true;
+    shuttingDown = true;
     log('\ninterrupted: stopping servers and the database');
     for (const child of children) child.kill('SIGTERM');
     void runCleanups().finally(() => process.exit(130));
@@ -1218,6 +1267,12 @@ async function main(): Promise<number> {
           `wrong answers ${result.wrongAnswers}, reused keys accepted ${result.reusedKeys.accepted}/${result.reusedKeys.sent}, ` +
           `mismatch rejections ${result.mismatchRejections}, unanswered ${result.unansweredPayments}, ${result.throughput.toFixed(0)} payments/s, ` +
           `${result.cpuMicrosPerCall} µs CPU/call, ${result.chargeThenDrops} charge-then-drops`,
+      );
+      const where = (a: { chargeThenDrop: number; killWindow: number; other: number }): string => `${a.chargeThenDrop}/${a.killWindow}/${a.other}`;
+      const a = result.attribution;
+      log(
+        `[${strategy}] on charge-then-drop payments / in the kill window / elsewhere: duplicates ${where(a.duplicates)}, lost ${where(a.lost)}, ` +
+          `unanswered ${where(a.unanswered)}, wrong answers ${where(a.wrongAnswers)}; answers that were not OK: ${JSON.stringify(result.errorsByCode)}`,
       );
     }
 

@@ -17,6 +17,8 @@ export interface ProviderFaultProxy {
   dropFirst: ((orderId: string) => boolean) | undefined;
   /** How many connections were dropped after a charge. */
   readonly dropped: number;
+  /** The payments (order ids) whose first create request was charged and dropped. */
+  readonly droppedOrders: ReadonlySet<string>;
   close(): Promise<void>;
 }
 
@@ -33,12 +35,14 @@ export async function startProviderFaultProxy(target: string): Promise<ProviderF
   const agent = new http.Agent({ keepAlive: true });
   const seen = new Set<string>();
   let dropped = 0;
+  const droppedOrders = new Set<string>();
   const proxy: ProviderFaultProxy = {
     url: '',
     dropFirst: undefined,
     get dropped() {
       return dropped;
     },
+    droppedOrders,
     close: async () => undefined,
   };
 
@@ -54,6 +58,7 @@ export async function startProviderFaultProxy(target: string): Promise<ProviderF
         if (orderId !== null && !seen.has(orderId)) {
           seen.add(orderId);
           drop = decide(orderId);
+          if (drop) droppedOrders.add(orderId);
         }
       }
       const forward = http.request(
