@@ -1,8 +1,7 @@
 import { status as Code } from '@grpc/grpc-js';
 import { Idempotency, IdempotencyError, IdempotencyErrorCodes } from '@node-idempotency/core';
 import { RedisStorageAdapter } from '@node-idempotency/storage-adapter-redis';
-import { CreateChargeRequest, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
-import { Charge } from '../../src/gen/payments/v1/payments.js';
+import { Charge, CreateChargeRequest, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { ApiError } from '../../src/grpc/api-error.js';
 import { toStatus } from '../../src/grpc/to-status.js';
 import { chargeFromJson, jsonObject, keyInUse, keyReused, storeUnavailable, type PeerIdempotency } from './peer-idempotency.js';
