@@ -1,12 +1,13 @@
 /**
- * One server instance of a naive strategy for the duplicate-charge benchmark
- * (scripts/bench/duplicates.ts starts several). It is the product's gRPC
- * server with the idempotency interceptor replaced by a naive one: same auth
+ * One server instance of a naive strategy or a peer library for the
+ * duplicate-charge benchmark (scripts/bench/duplicates.ts starts several). It
+ * is the product's gRPC server with the idempotency interceptor replaced by a
+ * naive one, or CreateCharge wrapped by the peer library: same auth
  * interceptor, same PaymentService and handlers, same charge writes (the
  * handler writes the charge row itself, as in `startServer`'s
  * `withoutIdempotency` mode) and a provider key that is new on every call.
  *
- *   tsx scripts/bench/duplicates-server.ts --strategy check-then-insert|in-memory-cache|redis-get-then-set
+ *   tsx scripts/bench/duplicates-server.ts --strategy check-then-insert|in-memory-cache|redis-get-then-set|powertools-redis|node-idempotency-redis
  *
  * Environment: MYSQL_URL, PAYMENTS_PROVIDER_URL, PAYMENTS_PROVIDER_SECRET_KEY,
  * PAYMENTS_LISTEN (default 127.0.0.1:0), BENCH_REDIS_URL, BENCH_REDIS_PREFIX.
@@ -14,7 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { createPool } from '../../src/db/pool.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
 import { PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { authInterceptor } from '../../src/grpc/auth-interceptor.js';
 import { withRawMessages } from '../../src/idempotency/raw-response.js';
@@ -26,9 +27,12 @@ import { PaymentService } from '../../src/payments/payment-service.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { CheckThenInsertStore } from './naive-check-then-insert.js';
 import { naiveIdempotencyInterceptor } from './naive-interceptor.js';
-import { isNaiveStrategy, NAIVE_STRATEGIES, type NaiveKeyStore } from './naive-key-store.js';
+import { isNaiveStrategy, NAIVE_STRATEGIES, type NaiveKeyStore, type NaiveStrategy } from './naive-key-store.js';
 import { InMemoryCacheStore } from './naive-memory-cache.js';
 import { connectRedis, DEFAULT_REDIS_URL, RedisGetThenSetStore } from './naive-redis.js';
+import { isPeerStrategy, PEER_STRATEGIES, peerHandlers, type PeerIdempotency, type PeerStrategy } from './peer-idempotency.js';
+import { nodeIdempotencyPeer } from './peer-node-idempotency.js';
+import { powertoolsPeer } from './peer-powertools.js';
 
 /** The benchmark stops servers only after their calls have ended; this bounds a wedged shutdown. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -41,35 +45,55 @@ function required(name: string): string {
   return value;
 }
 
+async function naiveStore(strategy: NaiveStrategy, pool: Pool): Promise<NaiveKeyStore> {
+  switch (strategy) {
+    case 'check-then-insert':
+      return new CheckThenInsertStore(pool);
+    case 'in-memory-cache':
+      return new InMemoryCacheStore();
+    case 'redis-get-then-set':
+      return new RedisGetThenSetStore(await connectRedis(redisUrl()), process.env['BENCH_REDIS_PREFIX'] ?? 'bench:duplicates:');
+  }
+}
+
+function peer(strategy: PeerStrategy): Promise<PeerIdempotency> {
+  switch (strategy) {
+    case 'powertools-redis':
+      return powertoolsPeer(redisUrl());
+    case 'node-idempotency-redis':
+      return nodeIdempotencyPeer(redisUrl());
+  }
+}
+
+function redisUrl(): string {
+  return process.env['BENCH_REDIS_URL'] ?? DEFAULT_REDIS_URL;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { strategy: { type: 'string' } }, strict: true });
   const strategy = values.strategy;
-  if (!isNaiveStrategy(strategy)) throw new Error(`--strategy must be one of ${NAIVE_STRATEGIES.join(', ')}`);
+  if (!isNaiveStrategy(strategy) && !isPeerStrategy(strategy)) throw new Error(`--strategy must be one of ${[...NAIVE_STRATEGIES, ...PEER_STRATEGIES].join(', ')}`);
   const log = createLogger(process.env['LOG_LEVEL'] ?? 'info');
   const pool = createPool(required('MYSQL_URL'));
   const provider = new ProviderClient({ baseUrl: required('PAYMENTS_PROVIDER_URL'), secretKey: required('PAYMENTS_PROVIDER_SECRET_KEY') });
-
-  let store: NaiveKeyStore;
-  switch (strategy) {
-    case 'check-then-insert':
-      store = new CheckThenInsertStore(pool);
-      break;
-    case 'in-memory-cache':
-      store = new InMemoryCacheStore();
-      break;
-    case 'redis-get-then-set':
-      store = new RedisGetThenSetStore(await connectRedis(process.env['BENCH_REDIS_URL'] ?? DEFAULT_REDIS_URL), process.env['BENCH_REDIS_PREFIX'] ?? 'bench:duplicates:');
-      break;
-  }
-
-  const merchants = new MerchantStore(pool);
-  const server = new grpc.Server({
-    interceptors: [authInterceptor((apiKey) => merchants.authenticate(apiKey), log), naiveIdempotencyInterceptor(store, log)],
-    'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
-  });
   // `false`: no claim is required, so the handler writes the charge row directly and uses a fresh provider key.
   const service = new PaymentService(new ChargeRepository(pool), provider, false);
-  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, log));
+  const merchants = new MerchantStore(pool);
+  const auth = authInterceptor((apiKey) => merchants.authenticate(apiKey), log);
+
+  let server: grpc.Server;
+  let closeStore: () => Promise<void>;
+  if (isNaiveStrategy(strategy)) {
+    const store = await naiveStore(strategy, pool);
+    closeStore = () => store.close();
+    server = new grpc.Server({ interceptors: [auth, naiveIdempotencyInterceptor(store, log)], 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+    server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, log));
+  } else {
+    const library = await peer(strategy);
+    closeStore = () => library.close();
+    server = new grpc.Server({ interceptors: [auth], 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+    server.addService(PaymentServiceService, peerHandlers(service, library, log));
+  }
   const listen = process.env['PAYMENTS_LISTEN'] ?? '127.0.0.1:0';
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -90,7 +114,7 @@ async function main(): Promise<void> {
         resolve();
       });
     });
-    await store.close().catch((err: unknown) => log.warn({ err }, 'closing the naive store failed'));
+    await closeStore().catch((err: unknown) => log.warn({ err }, 'closing the idempotency store failed'));
     provider.close();
     await pool.end().catch((err: unknown) => log.warn({ err }, 'closing the pool failed'));
     log.info('stopped');
@@ -102,6 +126,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  createLogger().fatal({ err }, 'naive benchmark server failed to start');
+  createLogger().fatal({ err }, 'benchmark server failed to start');
   process.exit(1);
 });

@@ -7,8 +7,15 @@
  *
  *   check-then-insert    SELECT the key, charge, then INSERT the key (no unique index)
  *   in-memory-cache      a Map of in-flight promises per process
- *   redis-get-then-set   a shared Redis, GET then SET (skipped when no Redis answers on 127.0.0.1:6379)
+ *   redis-get-then-set   a shared Redis, GET then SET
+ *   powertools-redis     @aws-lambda-powertools/idempotency with its Redis cache persistence layer
+ *   node-idempotency-redis  @node-idempotency/core with its Redis storage adapter
  *   atomic-claim         the product: `src/main.ts` processes unchanged (atomic MySQL claim + fingerprint)
+ *
+ * The Redis rows use a `redis-server` the benchmark starts on a free port when
+ * the machine has one, else BENCH_REDIS_URL (default 127.0.0.1:6379); they are
+ * skipped with a note when no Redis answers. The peers are configured as their
+ * documentation recommends (docs/benchmarks-peers.md).
  *
  * Load, per round: `--payments` (500) logical payments start at once, each with
  * its own idempotency key and a unique metadata.order_id. Each is double-tapped:
@@ -23,19 +30,30 @@
  * seeded generator per (round, payment, tap, attempt), so every strategy gets
  * the same gaps, and the same timeouts on the same attempts.
  *
+ * Faults, the same for every strategy: the provider charges and then drops the
+ * connection on the first create request of 10 % of the payments (chosen from
+ * the seed, by a proxy in front of the simulator); one instance is SIGKILLed
+ * KILL_AFTER_MS into the strategy's middle round and started again; after each
+ * round, REUSED_KEYS_PER_ROUND keys are sent again with another amount and
+ * must be refused.
+ *
  * Per strategy: duplicate charge rate (logical payments with more than one
  * PaymentIntent at the provider, counted by metadata.order_id), lost charges
  * (a client told "succeeded" whose PaymentIntent or charge row does not exist,
  * or a PaymentIntent without a charge row), mismatch rejections
  * (FAILED_PRECONDITION: identical retries refused), throughput (logical
  * payments/s over the rounds) and p50/p99 of a logical payment (first send to
- * the last tap's final answer). Exits non-zero when the product's row shows a
- * duplicate or a lost charge.
+ * the last tap's final answer), wrong answers (an OK answer whose charge is not
+ * the provider's, or a failure answered for a payment the provider charged),
+ * reused keys accepted, and the server processes' CPU per gRPC call. Lost now
+ * also counts a payment charged at the provider that was never answered OK.
+ * Exits non-zero when the product's row shows a duplicate or a lost charge;
+ * the other rows' failures are findings, never a failed run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -55,6 +73,9 @@ import { renderDuplicatesChart } from './chart.js';
 import { createCheckThenInsertTable, dropCheckThenInsertTable } from './naive-check-then-insert.js';
 import { isNaiveStrategy } from './naive-key-store.js';
 import { connectRedis, DEFAULT_REDIS_URL, deleteRedisKeys, type Redis } from './naive-redis.js';
+import { startBenchRedis } from './bench-redis.js';
+import { isPeerStrategy } from './peer-idempotency.js';
+import { startProviderFaultProxy, type ProviderFaultProxy } from './provider-fault-proxy.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS_DIR = 'bench-results';
@@ -122,6 +143,27 @@ const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
   grpc.status.INTERNAL,
   grpc.status.UNKNOWN,
 ]);
+/**
+ * Share of logical payments whose first create request the provider charges
+ * and then leaves unanswered (the connection drops): the server cannot tell a
+ * charge from no charge. Chosen per payment from the seed, so every strategy
+ * meets it on the same payments.
+ */
+const CHARGE_THEN_DROP_SHARE = 0.1;
+/**
+ * Keys reused with another amount per round (1 % of the default round), sent
+ * once the round's payments are answered, to the instance that did not serve
+ * the payment. They must be refused; they are not part of the timed round.
+ */
+const REUSED_KEYS_PER_ROUND = 5;
+/** Amount of a reused key's call: not the amount its key was first used with. */
+const REUSED_AMOUNT = '2999';
+/**
+ * One instance (the first) is SIGKILLed in each strategy's middle round, this
+ * long after the round's payments started (a provider call takes 20-50 ms, so
+ * first calls, retries and double taps are in flight), then started again.
+ */
+const KILL_AFTER_MS = 200;
 /** Charges per instance before the rounds, so JIT and connection set-up are not measured. */
 const WARMUP_CHARGES_PER_SERVER = 20;
 /**
@@ -144,10 +186,12 @@ const DESIGN_NOTE: Record<Strategy, string> = {
   'check-then-insert': '18.4 %',
   'in-memory-cache': '4.2 %',
   'redis-get-then-set': '-',
+  'powertools-redis': '-',
+  'node-idempotency-redis': '-',
   'atomic-claim': '< 0.01 %',
 };
 
-const STRATEGIES = ['check-then-insert', 'in-memory-cache', 'redis-get-then-set', 'atomic-claim'] as const;
+const STRATEGIES = ['check-then-insert', 'in-memory-cache', 'redis-get-then-set', 'powertools-redis', 'node-idempotency-redis', 'atomic-claim'] as const;
 type Strategy = (typeof STRATEGIES)[number];
 const PRODUCT: Strategy = 'atomic-claim';
 
@@ -155,8 +199,13 @@ const LABELS: Record<Strategy, string> = {
   'check-then-insert': 'check-then-insert',
   'in-memory-cache': 'in-memory cache',
   'redis-get-then-set': 'Redis GET-then-SET',
+  'powertools-redis': 'Powertools idempotency + Redis',
+  'node-idempotency-redis': '@node-idempotency/core + Redis',
   'atomic-claim': 'atomic claim + fingerprint',
 };
+
+/** The strategies that need a Redis; skipped together when none can be had. */
+const REDIS_STRATEGIES: ReadonlySet<Strategy> = new Set(['redis-get-then-set', 'powertools-redis', 'node-idempotency-redis']);
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -180,8 +229,9 @@ interface Options {
 const USAGE = `Usage: npm run bench:duplicates -- [options]
 
   --rounds N          rounds of the product's atomic claim (default ${DEFAULT_ROUNDS}: ${(DEFAULT_ROUNDS * DEFAULT_PAYMENTS_PER_ROUND).toLocaleString('en-US')} logical payments)
-  --naive-rounds N    rounds of each naive strategy, same load per round (default ${DEFAULT_NAIVE_ROUNDS};
-                      the whole default run takes about 7 min on 2 cores)
+  --naive-rounds N    rounds of each naive strategy and each peer library, same load per round
+                      (default ${DEFAULT_NAIVE_ROUNDS}; the whole default run takes 10 to 30 min on 2 cores,
+                      depending on what else runs there)
   --quick             ${QUICK_ROUNDS} rounds, for CI
   --strategies a,b    any of ${STRATEGIES.join(', ')} (default: all)
   --servers N         server processes per strategy, at least 2 (default ${DEFAULT_SERVERS})
@@ -195,8 +245,9 @@ const USAGE = `Usage: npm run bench:duplicates -- [options]
 
 Uses MYSQL_URL (loopback only) when set (the benchmark then writes merchants and charges
 there), otherwise starts a private MariaDB/MySQL and removes it at the end.
-The Redis strategy uses ${DEFAULT_REDIS_URL} (BENCH_REDIS_URL, loopback only)
-and is skipped with a note when nothing answers there.
+The Redis strategies use their own redis-server when the machine has one, else
+${DEFAULT_REDIS_URL} (BENCH_REDIS_URL, loopback only); they are skipped with a
+note when no Redis answers.
 Writes ${RESULTS_DIR}/duplicates-<time>.json and .svg.`;
 
 class UsageError extends Error {
@@ -266,13 +317,40 @@ interface ServerProcess {
   port: number;
   /** SIGTERM, then SIGKILL if it is still there after SERVER_STOP_TIMEOUT_MS; resolves once it exited. */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash or an OOM kill would; resolves once it exited. */
+  kill(): Promise<void>;
+  /** User + system CPU seconds the process has used so far (0 once it is gone). */
+  cpuSeconds(): number;
   logTail(): string;
+  /** Log lines at warn level or above, counted by message. */
+  warnings(): Map<string, number>;
+}
+
+/** Linux reports process CPU time in clock ticks; 100 per second on every mainstream kernel build. */
+const CLOCK_TICKS_PER_SECOND = 100;
+/** pino's numeric level of `warn`. */
+const WARN_LEVEL = 40;
+
+/** utime + stime of a live process, from /proc (the benchmark runs on Linux; elsewhere CPU is reported as 0). */
+function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
 }
 
 /** Every child this run started, so that a crash or Ctrl-C of the benchmark does not leave one behind. */
 const children = new Set<ChildProcess>();
+/** Set on Ctrl-C/SIGTERM: no server is started (or restarted after the kill) from then on. */
+let shuttingDown = false;
 
 function startServerProcess(args: string[], env: Record<string, string>): Promise<ServerProcess> {
+  if (shuttingDown) return Promise.reject(new Error('the benchmark is stopping'));
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
@@ -280,6 +358,7 @@ function startServerProcess(args: string[], env: Record<string, string>): Promis
   });
   children.add(child);
   const tail: string[] = [];
+  const warnings = new Map<string, number>();
   const keep = (line: string): void => {
     tail.push(line);
     if (tail.length > SERVER_LOG_TAIL_LINES) tail.shift();
@@ -297,6 +376,12 @@ function startServerProcess(args: string[], env: Record<string, string>): Promis
     await exited;
     clearTimeout(timer);
   };
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const cpuSeconds = (): number => (child.exitCode !== null || child.signalCode !== null ? 0 : processCpuSeconds(child.pid));
   const logTail = (): string => tail.join('\n');
   if (child.stderr) readline.createInterface({ input: child.stderr }).on('line', keep);
   return new Promise((resolve, reject) => {
@@ -318,9 +403,13 @@ function startServerProcess(args: string[], env: Record<string, string>): Promis
       } catch {
         return;
       }
+      if (typeof entry === 'object' && entry !== null && 'level' in entry && typeof entry.level === 'number' && entry.level >= WARN_LEVEL) {
+        const msg = 'msg' in entry ? String(entry.msg) : '(no message)';
+        warnings.set(msg, (warnings.get(msg) ?? 0) + 1);
+      }
       if (typeof entry === 'object' && entry !== null && 'msg' in entry && entry.msg === 'payments gRPC server listening' && 'port' in entry) {
         clearTimeout(timer);
-        resolve({ port: Number(entry.port), stop, logTail });
+        resolve({ port: Number(entry.port), stop, kill, cpuSeconds, logTail, warnings: () => warnings });
       }
     });
   });
@@ -330,14 +419,16 @@ interface SharedEnv {
   mysqlUrl: string;
   pool: Pool;
   sim: ProviderSimulator;
+  /** Between the servers and the simulator: drops the connection after a charge on chosen first attempts. */
+  proxy: ProviderFaultProxy;
   redisUrl: string;
   redisPrefix: string;
 }
 
 function startStrategyServer(strategy: Strategy, env: SharedEnv): Promise<ServerProcess> {
-  const common = { MYSQL_URL: env.mysqlUrl, PAYMENTS_PROVIDER_URL: env.sim.url, PAYMENTS_PROVIDER_SECRET_KEY: env.sim.secretKey };
+  const common = { MYSQL_URL: env.mysqlUrl, PAYMENTS_PROVIDER_URL: env.proxy.url, PAYMENTS_PROVIDER_SECRET_KEY: env.sim.secretKey };
   if (strategy === PRODUCT) return startServerProcess(['src/main.ts'], common);
-  if (!isNaiveStrategy(strategy)) throw new Error(`no server for strategy ${strategy}`);
+  if (!isNaiveStrategy(strategy) && !isPeerStrategy(strategy)) throw new Error(`no server for strategy ${strategy}`);
   return startServerProcess(['scripts/bench/duplicates-server.ts', '--strategy', strategy], {
     ...common,
     BENCH_REDIS_URL: env.redisUrl,
@@ -396,7 +487,7 @@ function createCharge(client: PaymentServiceClient, request: CreateChargeRequest
 }
 
 type TapOutcome =
-  | { kind: 'ok'; chargeId: string; providerReference: string }
+  | { kind: 'ok'; chargeId: string; providerReference: string; amount: string }
   | { kind: 'mismatch' }
   | { kind: 'error'; code: grpc.status }
   | { kind: 'gave_up'; lastCode: grpc.status };
@@ -423,9 +514,12 @@ interface LoadContext {
   tag: string;
 }
 
-function chargeRequest(orderId: string): CreateChargeRequest {
+/** The amount of every payment (a reused key's call uses REUSED_AMOUNT). */
+const PAYMENT_AMOUNT = '1999';
+
+function chargeRequest(orderId: string, amount: string = PAYMENT_AMOUNT): CreateChargeRequest {
   return {
-    amount: '1999',
+    amount,
     currency: 'usd',
     paymentMethod: 'pm_card_visa',
     customerId: 'cus_bench_duplicates',
@@ -449,7 +543,7 @@ async function runTap(ctx: LoadContext, request: CreateChargeRequest, key: strin
     if (timesOut) timeouts += 1;
     const result = await createCharge(client, request, ctx.apiKey, key, timesOut ? TIMEOUT_DEADLINE_MS : CALL_DEADLINE_MS);
     if (result.code === grpc.status.OK && result.charge) {
-      return { outcome: { kind: 'ok', chargeId: result.charge.id, providerReference: result.charge.providerReference }, calls: attempt, timeouts };
+      return { outcome: { kind: 'ok', chargeId: result.charge.id, providerReference: result.charge.providerReference, amount: result.charge.amount }, calls: attempt, timeouts };
     }
     if (result.code === grpc.status.FAILED_PRECONDITION) return { outcome: { kind: 'mismatch' }, calls: attempt, timeouts };
     if (!RETRYABLE_CODES.has(result.code)) return { outcome: { kind: 'error', code: result.code }, calls: attempt, timeouts };
@@ -480,6 +574,38 @@ async function runPayment(ctx: LoadContext, round: number, index: number, paymen
     }),
   );
   return { orderId, latencyMs: performance.now() - started, taps };
+}
+
+/**
+ * After a round: a few of its keys are sent again with another amount, to the
+ * instance that did not serve the payment first. Anything but a refusal is a
+ * reused key accepted.
+ */
+async function reuseKeys(ctx: LoadContext, round: number, paymentsPerRound: number): Promise<TapOutcome[]> {
+  const count = Math.min(REUSED_KEYS_PER_ROUND, paymentsPerRound);
+  const step = Math.max(1, Math.floor(paymentsPerRound / count));
+  return Promise.all(
+    Array.from({ length: count }, async (_, k) => {
+      const index = k * step;
+      const orderId = `${ctx.tag}-r${round}-p${index}`;
+      const other = ((round * paymentsPerRound + index) % ctx.clients.length + 1) % ctx.clients.length;
+      const run = await runTap(ctx, chargeRequest(orderId, REUSED_AMOUNT), `dup-${orderId}`, other, tapRandom(ctx.seed, round, index, 3));
+      return run.outcome;
+    }),
+  );
+}
+
+/** FNV-1a of a string: the payment's part of the charge-then-drop draw. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Whether the provider drops the connection after charging this payment's first request; the same payments for every strategy. */
+function dropsFirstCharge(seed: number, tag: string, orderId: string): boolean {
+  if (!orderId.startsWith(tag) || orderId.includes('-warmup-')) return false;
+  return seededRandom(seed ^ fnv1a(orderId.slice(tag.length)))() < CHARGE_THEN_DROP_SHARE;
 }
 
 async function warmUp(ctx: LoadContext): Promise<void> {
@@ -536,8 +662,33 @@ interface StrategyResult {
   uncharged: number;
   /** PaymentIntents beyond the first of each logical payment. */
   extraCharges: number;
+  /** Logical payments lost: charged at the provider but never answered OK, or an answer/row/PaymentIntent missing its counterpart. */
   lostCharges: number;
-  lost: { succeededWithoutPaymentIntent: number; succeededWithoutChargeRow: number; paymentIntentWithoutChargeRow: number };
+  lost: {
+    chargedNeverAnsweredOk: number;
+    succeededWithoutPaymentIntent: number;
+    succeededWithoutChargeRow: number;
+    paymentIntentWithoutChargeRow: number;
+  };
+  /** OK answers whose charge is not the provider's (unknown PaymentIntent, other amount), and taps whose last answer was a failure (see answeredFailure) for a payment the provider charged. */
+  wrongAnswers: number;
+  wrong: { okWithOtherCharge: number; failureForChargedPayment: number };
+  reusedKeys: { sent: number; accepted: number; refused: number; otherFailures: number; charged: number };
+  /** Server processes' CPU (user + system) over the rounds, per gRPC call the clients made. */
+  cpuMicrosPerCall: number;
+  serverCpuSeconds: number;
+  /** The SIGKILL of one instance: when, and how long until its replacement listened (rounds counted from 1). */
+  kill: { round: number; afterMs: number; restartMs: number; listeningAgainInRound: number } | undefined;
+  /**
+   * Where the failures happened: on the payments whose first charge was
+   * dropped, on the other payments of the rounds from the kill until the
+   * replacement listened, or elsewhere.
+   */
+  attribution: Record<'duplicates' | 'lost' | 'unanswered' | 'wrongAnswers', { chargeThenDrop: number; killWindow: number; other: number }>;
+  /** First create requests the provider charged and then left unanswered. */
+  chargeThenDrops: number;
+  /** Server log lines at warn level or above, by message, over every instance of the strategy. */
+  serverWarnings: Record<string, number>;
   mismatchRejections: number;
   /** Logical payments whose client got no successful answer (every tap failed or gave up). */
   unansweredPayments: number;
@@ -554,10 +705,26 @@ interface StrategyResult {
   rounds: RoundFigures[];
 }
 
+/**
+ * A tap whose last answer was a failure the server gave (not silence, not "in
+ * progress, retry later"): a definitive error, a mismatch refusal, or a
+ * retryable failure (UNAVAILABLE, INTERNAL...) still answered on the last
+ * attempt. For a payment the provider charged, that answer is wrong.
+ */
+function answeredFailure(o: TapOutcome): boolean {
+  if (o.kind === 'mismatch' || o.kind === 'error') return true;
+  return o.kind === 'gave_up' && o.lastCode !== grpc.status.DEADLINE_EXCEEDED && o.lastCode !== grpc.status.ABORTED && o.lastCode !== grpc.status.CANCELLED;
+}
+
 /** Everything one strategy's rounds produced, folded in as they finish. */
 class StrategyAccount {
   private readonly intentsByOrder = new Map<string, string[]>();
-  private readonly answered = new Map<string, Array<{ chargeId: string; providerReference: string }>>();
+  private readonly intentById = new Map<string, { amount: number; status: string }>();
+  private readonly answered = new Map<string, Array<{ chargeId: string; providerReference: string; amount: string }>>();
+  /** Taps that ended on a definitive failure (not a retryable code), by order. */
+  private readonly failedTaps = new Map<string, number>();
+  private readonly reuse = { sent: 0, accepted: 0, refused: 0, otherFailures: 0, charged: 0 };
+  private readonly unansweredOrders: string[] = [];
   private readonly latencies: number[] = [];
   private readonly errors = new Map<string, number>();
   private duplicates = 0;
@@ -579,6 +746,12 @@ class StrategyAccount {
     for (const intent of intents) {
       const orderId = intent.metadata['order_id'];
       if (orderId === undefined || !orderId.startsWith(this.prefix) || orderId.includes('-warmup-')) continue;
+      if (String(intent.amount) === REUSED_AMOUNT) {
+        // A reused key's call that was charged: counted with the reused keys, not as the payment's duplicate.
+        this.reuse.charged += 1;
+        continue;
+      }
+      this.intentById.set(intent.id, { amount: intent.amount, status: intent.status });
       const ids = this.intentsByOrder.get(orderId);
       if (ids === undefined) {
         this.intentsByOrder.set(orderId, [intent.id]);
@@ -595,12 +768,13 @@ class StrategyAccount {
     let timeouts = 0;
     for (const run of runs) {
       this.latencies.push(run.latencyMs);
-      const oks: Array<{ chargeId: string; providerReference: string }> = [];
+      const oks: Array<{ chargeId: string; providerReference: string; amount: string }> = [];
       for (const tap of run.taps) {
         calls += tap.calls;
         timeouts += tap.timeouts;
         const o = tap.outcome;
-        if (o.kind === 'ok') oks.push({ chargeId: o.chargeId, providerReference: o.providerReference });
+        if (answeredFailure(o)) this.failedTaps.set(run.orderId, (this.failedTaps.get(run.orderId) ?? 0) + 1);
+        if (o.kind === 'ok') oks.push({ chargeId: o.chargeId, providerReference: o.providerReference, amount: o.amount });
         else if (o.kind === 'mismatch') this.mismatches += 1;
         else {
           const name = grpc.status[o.kind === 'error' ? o.code : o.lastCode] ?? 'UNKNOWN';
@@ -608,7 +782,10 @@ class StrategyAccount {
           this.errors.set(label, (this.errors.get(label) ?? 0) + 1);
         }
       }
-      if (oks.length === 0) this.unanswered += 1;
+      if (oks.length === 0) {
+        this.unanswered += 1;
+        this.unansweredOrders.push(run.orderId);
+      }
       else this.answered.set(run.orderId, oks);
       if (new Set(oks.map((o) => o.chargeId)).size > 1) this.inconsistent += 1;
     }
@@ -628,11 +805,21 @@ class StrategyAccount {
     return figures;
   }
 
+  addReuse(outcomes: readonly TapOutcome[], calls: number): void {
+    this.calls += calls;
+    for (const o of outcomes) {
+      this.reuse.sent += 1;
+      if (o.kind === 'ok') this.reuse.accepted += 1;
+      else if (o.kind === 'mismatch') this.reuse.refused += 1;
+      else this.reuse.otherFailures += 1;
+    }
+  }
+
   get duplicatesSoFar(): number {
     return this.duplicates;
   }
 
-  result(strategy: Strategy, charges: ReadonlyMap<string, string>, wallSeconds: number): StrategyResult {
+  result(strategy: Strategy, charges: ReadonlyMap<string, string>, wallSeconds: number, run: RunFacts): StrategyResult {
     const chargeRefs = new Set(charges.values());
     const intentIds = new Set<string>();
     const lostOrders = new Set<string>();
@@ -650,8 +837,32 @@ class StrategyAccount {
     }
     let withoutIntent = 0;
     let withoutRow = 0;
+    let neverOk = 0;
+    let okWithOtherCharge = 0;
+    let failureForCharged = 0;
+    const wrongByOrder = new Map<string, number>();
+    const noteWrong = (orderId: string, n: number): void => {
+      if (n > 0) wrongByOrder.set(orderId, (wrongByOrder.get(orderId) ?? 0) + n);
+    };
+    for (const [orderId, ids] of this.intentsByOrder) {
+      const charged = ids.some((id) => this.intentById.get(id)?.status === 'succeeded');
+      if (!this.answered.has(orderId)) {
+        neverOk += 1;
+        lostOrders.add(orderId);
+      }
+      if (charged) {
+        failureForCharged += this.failedTaps.get(orderId) ?? 0;
+        noteWrong(orderId, this.failedTaps.get(orderId) ?? 0);
+      }
+    }
     for (const [orderId, oks] of this.answered) {
+      const ids = this.intentsByOrder.get(orderId) ?? [];
       for (const ok of oks) {
+        const intent = ids.includes(ok.providerReference) ? this.intentById.get(ok.providerReference) : undefined;
+        if (intent === undefined || String(intent.amount) !== ok.amount) {
+          okWithOtherCharge += 1;
+          noteWrong(orderId, 1);
+        }
         if (!intentIds.has(ok.providerReference)) {
           withoutIntent += 1;
           lostOrders.add(orderId);
@@ -664,6 +875,25 @@ class StrategyAccount {
     }
     const sorted = Float64Array.from(this.latencies).sort();
     const roundSeconds = this.rounds.reduce((sum, r) => sum + r.seconds, 0);
+    const kill = run.kill;
+    const roundOf = (orderId: string): number => Number(/-r(\d+)-p\d+$/.exec(orderId)?.[1] ?? -1) + 1;
+    const place = (orderId: string): 'chargeThenDrop' | 'killWindow' | 'other' => {
+      if (run.droppedOrders.has(orderId)) return 'chargeThenDrop';
+      const r = roundOf(orderId);
+      return kill !== undefined && r >= kill.round && r <= kill.listeningAgainInRound ? 'killWindow' : 'other';
+    };
+    const tally = (orders: Iterable<[string, number]>): { chargeThenDrop: number; killWindow: number; other: number } => {
+      const out = { chargeThenDrop: 0, killWindow: 0, other: 0 };
+      for (const [orderId, n] of orders) out[place(orderId)] += n;
+      return out;
+    };
+    const duplicated = [...this.intentsByOrder].filter(([, ids]) => ids.length > 1).map(([o]): [string, number] => [o, 1]);
+    const attribution = {
+      duplicates: tally(duplicated),
+      lost: tally([...lostOrders].map((o): [string, number] => [o, 1])),
+      unanswered: tally(this.unansweredOrders.map((o): [string, number] => [o, 1])),
+      wrongAnswers: tally(wrongByOrder),
+    };
     return {
       strategy,
       label: LABELS[strategy],
@@ -675,7 +905,16 @@ class StrategyAccount {
       uncharged: this.logicalPayments - this.intentsByOrder.size,
       extraCharges: this.extra,
       lostCharges: lostOrders.size,
-      lost: { succeededWithoutPaymentIntent: withoutIntent, succeededWithoutChargeRow: withoutRow, paymentIntentWithoutChargeRow: intentWithoutRow },
+      lost: { chargedNeverAnsweredOk: neverOk, succeededWithoutPaymentIntent: withoutIntent, succeededWithoutChargeRow: withoutRow, paymentIntentWithoutChargeRow: intentWithoutRow },
+      wrongAnswers: okWithOtherCharge + failureForCharged,
+      wrong: { okWithOtherCharge, failureForChargedPayment: failureForCharged },
+      reusedKeys: { ...this.reuse },
+      cpuMicrosPerCall: this.calls > 0 ? Math.round((run.serverCpuSeconds * 1e6) / this.calls) : 0,
+      serverCpuSeconds: round3(run.serverCpuSeconds),
+      kill: run.kill,
+      chargeThenDrops: run.chargeThenDrops,
+      serverWarnings: run.serverWarnings,
+      attribution,
       mismatchRejections: this.mismatches,
       unansweredPayments: this.unanswered,
       inconsistentAnswers: this.inconsistent,
@@ -690,6 +929,16 @@ class StrategyAccount {
       rounds: this.rounds,
     };
   }
+}
+
+/** What the run measured outside the clients' answers. */
+interface RunFacts {
+  serverCpuSeconds: number;
+  kill: { round: number; afterMs: number; restartMs: number; listeningAgainInRound: number } | undefined;
+  /** Payments whose first charge the provider dropped. */
+  droppedOrders: ReadonlySet<string>;
+  chargeThenDrops: number;
+  serverWarnings: Record<string, number>;
 }
 
 interface ChargeRow extends RowDataPacket {
@@ -751,6 +1000,11 @@ function roundsOf(strategy: Strategy, opts: Options): number {
   return strategy === 'atomic-claim' ? opts.rounds : opts.naiveRounds;
 }
 
+/** The round in which each strategy has one instance SIGKILLed: its middle one (the second of two). */
+function killRound(rounds: number): number {
+  return Math.floor(rounds / 2);
+}
+
 async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, runId: string): Promise<StrategyResult> {
   const wallStart = performance.now();
   const merchant = await new MerchantStore(env.pool).create(`bench-duplicates ${strategy} ${runId}`);
@@ -758,20 +1012,56 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
   log(`\n== ${LABELS[strategy]} (${strategy}): starting ${opts.servers} server processes`);
   const started = await Promise.allSettled(Array.from({ length: opts.servers }, () => startStrategyServer(strategy, env)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  // Every instance the strategy ran, the killed one and its replacement included.
+  const everyServer = [...servers];
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const clients = servers.map((s) => new PaymentServiceClient(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()));
   const tag = `${strategy}-${runId}`;
   const rounds = roundsOf(strategy, opts);
   const account = new StrategyAccount(`${tag}-`, rounds * opts.paymentsPerRound);
+  // CPU is counted from the end of the warm-up; a replacement from when it listens.
+  const cpuBaseline = new Map<ServerProcess, number>();
+  let cpuUsed = 0;
+  let kill: RunFacts['kill'];
+  const dropsBefore = env.proxy.dropped;
   try {
     if (failed) throw failed.reason;
     const ctx: LoadContext = { clients, apiKey: merchant.apiKey, seed: opts.seed, tapGapMs: opts.tapGapMs, tapsOn: opts.tapsOn, tag };
     await warmUp(ctx);
     drainProvider(env.sim);
+    for (const s of servers) cpuBaseline.set(s, s.cpuSeconds());
+    env.proxy.dropFirst = (orderId) => dropsFirstCharge(opts.seed, tag, orderId);
+    let restart: Promise<void> | undefined;
+    let currentRound = 0;
     for (let round = 0; round < rounds; round++) {
+      currentRound = round;
       const roundStart = performance.now();
+      if (round === killRound(rounds)) {
+        restart = (async () => {
+          await delay(KILL_AFTER_MS);
+          const victim = servers[0];
+          if (!victim) return;
+          cpuUsed += victim.cpuSeconds() - (cpuBaseline.get(victim) ?? 0);
+          await victim.kill();
+          const killedAt = performance.now();
+          log(`[${strategy}] SIGKILLed instance 0 ${KILL_AFTER_MS} ms into round ${round + 1}; restarting it`);
+          const fresh = await startStrategyServer(strategy, env);
+          everyServer.push(fresh);
+          cpuBaseline.set(fresh, fresh.cpuSeconds());
+          servers[0] = fresh;
+          clients[0]?.close();
+          clients[0] = new PaymentServiceClient(`127.0.0.1:${fresh.port}`, grpc.credentials.createInsecure());
+          const restartMs = performance.now() - killedAt;
+          kill = { round: round + 1, afterMs: KILL_AFTER_MS, restartMs: Math.round(restartMs), listeningAgainInRound: currentRound + 1 };
+          log(`[${strategy}] instance 0 listens again after ${(restartMs / 1000).toFixed(1)} s`);
+        })();
+        // Awaited after the rounds; until then a failed restart must not count as unhandled.
+        restart.catch(() => undefined);
+      }
       const runs = await Promise.all(Array.from({ length: opts.paymentsPerRound }, (_, i) => runPayment(ctx, round, i, opts.paymentsPerRound)));
       const seconds = (performance.now() - roundStart) / 1000;
+      const reused = await reuseKeys(ctx, round, opts.paymentsPerRound);
+      account.addReuse(reused, reused.length);
       account.addIntents(drainProvider(env.sim));
       const f = account.addRound(round + 1, seconds, runs);
       const done = (round + 1) * opts.paymentsPerRound;
@@ -781,22 +1071,33 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
           `duplicates so far ${account.duplicatesSoFar} (${pct((100 * account.duplicatesSoFar) / done)})`,
       );
     }
+    await restart;
     // Calls the clients gave up on may still be charging: wait for them before counting and stopping.
     if (!(await settle(env.sim, env.pool, merchant.merchantId))) {
       log(`[${strategy}] warning: the provider or the charges table was still changing after ${SETTLE_DEADLINE_MS} ms`);
     }
     account.addIntents(drainProvider(env.sim));
+    for (const s of servers) cpuUsed += s.cpuSeconds() - (cpuBaseline.get(s) ?? 0);
   } catch (err) {
     for (const s of servers) log(`--- output of a ${strategy} server ---\n${s.logTail()}`);
     throw err;
   } finally {
+    env.proxy.dropFirst = undefined;
     for (const c of clients) c.close();
     await Promise.all(servers.map((s) => s.stop()));
   }
   // Read after the servers stopped: nothing can still be writing.
   const charges = await readCharges(env.pool, merchant.merchantId);
   account.addIntents(drainProvider(env.sim));
-  return account.result(strategy, charges, (performance.now() - wallStart) / 1000);
+  const serverWarnings: Record<string, number> = {};
+  for (const s of everyServer) for (const [msg, n] of s.warnings()) serverWarnings[msg] = (serverWarnings[msg] ?? 0) + n;
+  return account.result(strategy, charges, (performance.now() - wallStart) / 1000, {
+    serverCpuSeconds: cpuUsed,
+    kill,
+    droppedOrders: env.proxy.droppedOrders,
+    chargeThenDrops: env.proxy.dropped - dropsBefore,
+    serverWarnings,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -804,12 +1105,12 @@ async function runStrategy(env: SharedEnv, strategy: Strategy, opts: Options, ru
 
 /** The printed table, one row per selected strategy in the order given; skipped ones say why below it. */
 function table(order: readonly Strategy[], results: readonly StrategyResult[], skipped: ReadonlyArray<{ strategy: Strategy; reason: string }>): string {
-  const header = ['strategy', 'payments', 'duplicates', 'design note', 'extra charges', 'lost', 'mismatch rej.', 'unanswered', 'payments/s', 'p50 ms', 'p99 ms'];
+  const header = ['strategy', 'payments', 'duplicates', 'design note', 'extra charges', 'lost', 'wrong answers', 'reused keys accepted', 'mismatch rej.', 'unanswered', 'payments/s', 'p50 ms', 'p99 ms', 'CPU µs/call'];
   const rows: string[][] = [];
   for (const strategy of order) {
     const r = results.find((x) => x.strategy === strategy);
     if (!r) {
-      if (skipped.some((x) => x.strategy === strategy)) rows.push([LABELS[strategy], '-', 'skipped', DESIGN_NOTE[strategy], '-', '-', '-', '-', '-', '-', '-']);
+      if (skipped.some((x) => x.strategy === strategy)) rows.push([LABELS[strategy], '-', 'skipped', DESIGN_NOTE[strategy], ...header.slice(4).map(() => '-')]);
       continue;
     }
     rows.push([
@@ -819,16 +1120,28 @@ function table(order: readonly Strategy[], results: readonly StrategyResult[], s
       r.designNote,
       String(r.extraCharges),
       String(r.lostCharges),
+      String(r.wrongAnswers),
+      `${r.reusedKeys.accepted}/${r.reusedKeys.sent}`,
       String(r.mismatchRejections),
       String(r.unansweredPayments),
       r.throughput.toFixed(0),
       r.p50Ms.toFixed(0),
       r.p99Ms.toFixed(0),
+      String(r.cpuMicrosPerCall),
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const notes = skipped.map((x) => `${LABELS[x.strategy]} skipped: ${x.reason}`);
+  const product = results.find((r) => r.strategy === PRODUCT);
+  if (product) {
+    for (const peer of results.filter((r) => r.strategy === 'powertools-redis' || r.strategy === 'node-idempotency-redis')) {
+      notes.push(
+        `product vs ${peer.label}: throughput ${(product.throughput / peer.throughput).toFixed(2)}x, ` +
+          `p99 ${(product.p99Ms / peer.p99Ms).toFixed(2)}x (below 1: the product's is shorter), CPU per call ${(product.cpuMicrosPerCall / Math.max(1, peer.cpuMicrosPerCall)).toFixed(2)}x`,
+      );
+    }
+  }
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ...notes].join('\n');
 }
 
@@ -857,7 +1170,7 @@ async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return 0;
   const givenMysqlUrl = process.env['MYSQL_URL'] ? loopbackUrl('MYSQL_URL', process.env['MYSQL_URL']) : undefined;
-  const redisUrl = loopbackUrl('BENCH_REDIS_URL', process.env['BENCH_REDIS_URL'] ?? DEFAULT_REDIS_URL);
+  const givenRedisUrl = loopbackUrl('BENCH_REDIS_URL', process.env['BENCH_REDIS_URL'] ?? DEFAULT_REDIS_URL);
   const runStart = performance.now();
   const startedAt = new Date();
   const runId = randomBytes(4).toString('hex');
@@ -870,6 +1183,7 @@ async function main(): Promise<number> {
   const onSignal = (): void => {
     if (interrupted) return;
     interrupted = true;
+    shuttingDown = true;
     log('\ninterrupted: stopping servers and the database');
     for (const child of children) child.kill('SIGTERM');
     void runCleanups().finally(() => process.exit(130));
@@ -909,26 +1223,40 @@ async function main(): Promise<number> {
     setMaxListeners(4 * opts.paymentsPerRound);
     const sim = await startProviderSimulator();
     cleanups.push(() => sim.close());
+    const proxy = await startProviderFaultProxy(sim.url);
+    cleanups.push(() => proxy.close());
 
     const skipped: Array<{ strategy: Strategy; reason: string }> = [];
     const redisPrefix = `bench:duplicates:${runId}:`;
-    let redis: Redis | undefined;
-    if (opts.strategies.includes('redis-get-then-set')) {
+    let redisUrl = givenRedisUrl;
+    let redisOrigin = 'none needed';
+    if (opts.strategies.some((s) => REDIS_STRATEGIES.has(s))) {
+      // Its own redis-server when the machine has one, so that nothing else shares it; else the given URL.
       try {
-        redis = await connectRedis(redisUrl);
-        const client = redis;
+        const own = await startBenchRedis();
+        cleanups.push(() => own.stop());
+        redisUrl = own.url;
+        redisOrigin = own.origin;
+      } catch {
+        redisOrigin = `${new URL(redisUrl).host} (BENCH_REDIS_URL or the default)`;
+      }
+      try {
+        const client: Redis = await connectRedis(redisUrl);
         cleanups.push(async () => {
           await deleteRedisKeys(client, redisPrefix);
           await client.close();
         });
+        log(`Redis: ${redisOrigin}`);
       } catch (err) {
         const reason = `no Redis answers on ${new URL(redisUrl).host} (${err instanceof Error ? err.message : String(err)})`;
-        skipped.push({ strategy: 'redis-get-then-set', reason });
-        log(`skipping redis-get-then-set: ${reason}`);
+        for (const strategy of opts.strategies.filter((s) => REDIS_STRATEGIES.has(s))) {
+          skipped.push({ strategy, reason });
+          log(`skipping ${strategy}: ${reason}`);
+        }
       }
     }
 
-    const env: SharedEnv = { mysqlUrl, pool, sim, redisUrl, redisPrefix };
+    const env: SharedEnv = { mysqlUrl, pool, sim, proxy, redisUrl, redisPrefix };
     const results: StrategyResult[] = [];
     for (const strategy of opts.strategies) {
       if (skipped.some((s) => s.strategy === strategy)) continue;
@@ -936,7 +1264,15 @@ async function main(): Promise<number> {
       results.push(result);
       log(
         `[${strategy}] done in ${result.wallSeconds.toFixed(1)} s: duplicates ${pct(result.duplicateRatePct)}, lost ${result.lostCharges}, ` +
-          `mismatch rejections ${result.mismatchRejections}, unanswered ${result.unansweredPayments}, ${result.throughput.toFixed(0)} payments/s`,
+          `wrong answers ${result.wrongAnswers}, reused keys accepted ${result.reusedKeys.accepted}/${result.reusedKeys.sent}, ` +
+          `mismatch rejections ${result.mismatchRejections}, unanswered ${result.unansweredPayments}, ${result.throughput.toFixed(0)} payments/s, ` +
+          `${result.cpuMicrosPerCall} µs CPU/call, ${result.chargeThenDrops} charge-then-drops`,
+      );
+      const where = (a: { chargeThenDrop: number; killWindow: number; other: number }): string => `${a.chargeThenDrop}/${a.killWindow}/${a.other}`;
+      const a = result.attribution;
+      log(
+        `[${strategy}] on charge-then-drop payments / in the kill window / elsewhere: duplicates ${where(a.duplicates)}, lost ${where(a.lost)}, ` +
+          `unanswered ${where(a.unanswered)}, wrong answers ${where(a.wrongAnswers)}; answers that were not OK: ${JSON.stringify(result.errorsByCode)}`,
       );
     }
 
@@ -944,8 +1280,10 @@ async function main(): Promise<number> {
     log(`\n${table(opts.strategies, results, skipped)}\n`);
     log(
       'duplicates: logical payments with more than one PaymentIntent at the provider (by metadata.order_id); ' +
-        'lost: told "succeeded" without a PaymentIntent or charge row, or a PaymentIntent without a charge row; ' +
-        'latency: first send to the last tap\'s final answer.',
+        'lost: charged at the provider but never answered OK, told "succeeded" without a PaymentIntent or charge row, or a PaymentIntent without a charge row; ' +
+        'wrong answers: an OK answer whose charge is not the provider\'s, or a tap whose last answer was a failure (not a timeout, not "in progress") for a payment the provider charged; ' +
+        `reused keys accepted: a key sent again with another amount and answered OK; ` +
+        'latency: first send to the last tap\'s final answer; CPU: the server processes\' user + system time per gRPC call.',
     );
     log(`total run time ${totalSeconds.toFixed(1)} s`);
 
@@ -970,7 +1308,11 @@ async function main(): Promise<number> {
         callDeadlineMs: CALL_DEADLINE_MS,
         providerLatenciesMs: PROVIDER_LATENCIES_MS,
         maxAttempts: MAX_ATTEMPTS,
+        chargeThenDropShare: CHARGE_THEN_DROP_SHARE,
+        reusedKeysPerRound: REUSED_KEYS_PER_ROUND,
+        kill: { instance: 0, round: 'middle (rounds / 2, rounded down, counted from 0)', afterMs: KILL_AFTER_MS },
         database,
+        redis: redisOrigin,
       },
       results,
       skipped,
