@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { ServerMetrics } from '../src/grpc/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
@@ -121,6 +122,27 @@ describe('money-path regressions (issue: no input, storage error or passage of t
     expect(paymentsFor(order)).to.equal(0);
     // The key is free: a proper call with it charges once.
     expect((await callUnary(t.client, create, chargeRequest(order), t.md(key))).error).to.equal(undefined);
+    expect(paymentsFor(order)).to.equal(1);
+  });
+
+  it('refuses a request whose text is not valid UTF-8 before claiming, and keeps a real U+FFFD a client sends', async () => {
+    const key = randomUUID();
+    const order = `utf8-${key}`;
+    const valid = CreateChargeRequest.encode(chargeRequest(order, { description: 'caf\uFFFD' })).finish();
+    // The same request with the description's bytes replaced by invalid UTF-8 (0xff 0xfe).
+    const w = new BinaryWriter();
+    w.uint32((1 << 3) | 0).int64('4200').uint32((2 << 3) | 2).string('usd').uint32((3 << 3) | 2).string('pm_card_visa');
+    w.uint32((5 << 3) | 2).bytes(Uint8Array.from([0x63, 0xff, 0xfe]));
+    w.uint32((6 << 3) | 2).fork().uint32(10).string('order_id').uint32(18).string(order).join();
+    const requests = t.sim.stats().requests;
+    const refused = await rawHttp2Messages(t.port, CREATE, [w.finish()], { authorization: `Bearer ${t.apiKey}`, 'idempotency-key': key });
+    expect(Number(refused['grpc-status'])).to.equal(Code.INVALID_ARGUMENT);
+    expect(decodeURIComponent(String(refused['grpc-message']))).to.match(/not valid UTF-8/);
+    expect(await keyRow(t.pool, t.merchantId, key)).to.equal(undefined);
+    expect(t.sim.stats().requests).to.equal(requests);
+    // U+FFFD sent as proper UTF-8 is text like any other.
+    const accepted = await rawUnary(t.port, CREATE, valid, t.md(key));
+    expect(accepted.error).to.equal(undefined);
     expect(paymentsFor(order)).to.equal(1);
   });
 

@@ -22,7 +22,7 @@ import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events
 import { readIdempotencyKey, scopedKey } from './idempotency-key.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { readOnlyMethods } from './method-options.js';
-import { RawResponse, rawRequestOf } from './raw-response.js';
+import { hasInvalidUtf8, RawResponse, rawRequestOf } from './raw-response.js';
 import { settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
@@ -248,6 +248,9 @@ class KeyedCall {
     let request: CanonicalRequest;
     try {
       // Refuse before you claim: a request validation rejects leaves nothing behind.
+      if (hasInvalidUtf8(message)) {
+        throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', { reason: 'FIELD_INVALID' });
+      }
       this.shared.options.validate?.(this.method.path, message);
       request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message));
     } catch (err) {

@@ -13,13 +13,41 @@ export function rawRequestOf(message: unknown): Buffer | undefined {
   return typeof message === 'object' && message !== null ? rawRequests.get(message) : undefined;
 }
 
+/** Decoded requests whose bytes held invalid UTF-8 in a string (the decoder put U+FFFD there). */
+const invalidUtf8 = new WeakSet<object>();
+
+/** True when `message` was decoded from a string that is not valid UTF-8 (proto3 requires it). */
+export function hasInvalidUtf8(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && invalidUtf8.has(message);
+}
+
+const REPLACEMENT = '\uFFFD';
+/** U+FFFD in UTF-8: a client may send it on purpose, so only replacements beyond these count. */
+const REPLACEMENT_BYTES = Buffer.from(REPLACEMENT, 'utf8');
+
+/** U+FFFD characters in every string (and map key) of a decoded message. */
+function replacementsIn(value: unknown, depth = 0): number {
+  if (typeof value === 'string') return value.split(REPLACEMENT).length - 1;
+  if (typeof value !== 'object' || value === null || depth > 16) return 0;
+  let n = 0;
+  for (const [k, v] of Object.entries(value)) n += replacementsIn(k) + replacementsIn(v, depth + 1);
+  return n;
+}
+
+function occurrences(bytes: Buffer, needle: Buffer): number {
+  let n = 0;
+  for (let i = bytes.indexOf(needle); i !== -1; i = bytes.indexOf(needle, i + needle.length)) n++;
+  return n;
+}
+
 /**
  * Wraps each method's serializers for the idempotency interceptor:
  *   - a RawResponse passes through byte for byte: grpc-js always runs the
  *     registered serializer, and a replay must send exactly the stored bytes
  *     (and not pay for encoding twice);
  *   - each decoded request remembers the bytes it came from, so a retry that
- *     sends the stored bytes again is recognised without re-encoding.
+ *     sends the stored bytes again is recognised without re-encoding, and
+ *     whether a string in them was not valid UTF-8 (refused before the claim).
  */
 export function withRawMessages<S extends ServiceDefinition>(service: S): S {
   const out: Record<string, unknown> = {};
@@ -31,7 +59,13 @@ export function withRawMessages<S extends ServiceDefinition>(service: S): S {
       responseSerialize: (value: unknown): Buffer => (value instanceof RawResponse ? value.bytes : serialize(value)),
       requestDeserialize: (bytes: Buffer): unknown => {
         const message: unknown = deserialize(bytes);
-        if (typeof message === 'object' && message !== null) rawRequests.set(message, bytes);
+        if (typeof message === 'object' && message !== null) {
+          rawRequests.set(message, bytes);
+          // The decoder replaces invalid UTF-8 with U+FFFD: more of them than the bytes carried
+          // means a string was not valid UTF-8.
+          const replaced = replacementsIn(message);
+          if (replaced > 0 && replaced > occurrences(bytes, REPLACEMENT_BYTES)) invalidUtf8.add(message);
+        }
         return message;
       },
     };
