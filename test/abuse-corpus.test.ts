@@ -200,10 +200,13 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
       run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 200), headers: keyed() }), Code.UNIMPLEMENTED, /no request message/),
     },
     {
-      // Invalid UTF-8 is decoded with replacement characters (U+FFFD), not refused: here in a field
-      // that validation then refuses. (In a free-text field it is accepted; see docs/abuse.md.)
+      // proto3 strings must be valid UTF-8: refused before the claim, whatever the field.
       name: 'invalid UTF-8 in the currency: INVALID_ARGUMENT',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ currency: 'QQQ' })), 'QQQ')), headers: keyed() }), Code.INVALID_ARGUMENT, /currency/),
+      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ currency: 'QQQ' })), 'QQQ')), headers: keyed() }), Code.INVALID_ARGUMENT, /not valid UTF-8/),
+    },
+    {
+      name: 'invalid UTF-8 in the description: INVALID_ARGUMENT before any claim (not charged with U+FFFD)',
+      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ description: 'QQQ' })), 'QQQ')), headers: keyed() }), Code.INVALID_ARGUMENT, /not valid UTF-8/),
     },
     {
       name: 'a map field of 40,000 entries: INVALID_ARGUMENT before any claim',
