@@ -119,6 +119,10 @@ async function bulkLoad(pool: Pool, rows: number, merchantId: string, merchants:
   const started = Date.now();
   const seed = randomUUID();
   const [idRows] = await pool.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM idempotency_keys');
+  // The template rows in tables of their own: an INSERT ... SELECT that reads its own target
+  // table materialises the SELECT in a temporary table first, at every chunk.
+  await pool.query('CREATE TABLE growth_template_keys AS SELECT * FROM idempotency_keys WHERE id = ?', [templateId]);
+  await pool.query('CREATE TABLE growth_template_charges AS SELECT * FROM charges WHERE idempotency_key_id = ?', [templateId]);
   // Bulk key ids come after every existing row; their charges point at them (uq_charges_idempotency).
   const base = Number(idRows[0]!['id']);
   const loadKeys = async (from: number, to: number): Promise<void> => {
@@ -131,8 +135,8 @@ async function bulkLoad(pool: Pool, rows: number, merchantId: string, merchants:
           t.request_body, t.state, t.recovery_point, NULL, NULL, 1, UNHEX(MD5(CONCAT(?, s.seq))), t.response_code,
           t.response_message, t.response_body, t.response_trailers, NOW(6) - INTERVAL (? - s.seq) SECOND,
           NOW(6) + INTERVAL ${BULK_TTL_DAYS} DAY
-       FROM seq_${from}_to_${to} s JOIN idempotency_keys t ON t.id = ?`,
-      [base, merchantId, merchants, seed, seed, rows, templateId],
+       FROM seq_${from}_to_${to} s JOIN growth_template_keys t`,
+      [base, merchantId, merchants, seed, seed, rows],
     );
   };
   const loadCharges = async (from: number, to: number): Promise<void> => {
@@ -145,8 +149,8 @@ async function bulkLoad(pool: Pool, rows: number, merchantId: string, merchants:
           t.amount_refunded, t.currency, t.customer_id, t.description, t.metadata, t.capture_method, t.payment_method,
           t.failure_code, t.decline_code, t.failure_message, CONCAT('pi_bulk_', s.seq), NOW(6) - INTERVAL (? - s.seq) SECOND,
           NOW(6) - INTERVAL (? - s.seq) SECOND
-       FROM seq_${from}_to_${to} s JOIN charges t ON t.idempotency_key_id = ?`,
-      [seed, merchantId, merchants, base, rows, rows, templateId],
+       FROM seq_${from}_to_${to} s JOIN growth_template_charges t`,
+      [seed, merchantId, merchants, base, rows, rows],
     );
   };
   const run = async (table: string, load: (from: number, to: number) => Promise<void>): Promise<void> => {
@@ -158,6 +162,7 @@ async function bulkLoad(pool: Pool, rows: number, merchantId: string, merchants:
     }
   };
   await Promise.all([run('idempotency_keys', loadKeys), run('charges', loadCharges)]);
+  await pool.query('DROP TABLE growth_template_keys, growth_template_charges');
   return (Date.now() - started) / 1000;
 }
 
