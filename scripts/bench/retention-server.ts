@@ -12,6 +12,8 @@ import { createPool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
+import { MysqlIdempotencyStore } from '../../src/idempotency/mysql-idempotency-store.js';
+import { Reaper } from '../../src/idempotency/reaper.js';
 
 export interface ReaperPass {
   startMs: number;
@@ -30,6 +32,8 @@ async function main(): Promise<void> {
       'provider-key': { type: 'string' },
       'ttl-seconds': { type: 'string' },
       'reaper-interval-ms': { type: 'string' },
+      // An experiment, not the product: the service's reaper logic with another batch size.
+      'reaper-batch': { type: 'string' },
     },
   });
   const pool = createPool(values['mysql-url']!, 64);
@@ -42,11 +46,14 @@ async function main(): Promise<void> {
     ttlSeconds: Number(values['ttl-seconds']),
     leaseSeconds: LEASE_SECONDS,
     inFlightWaitMs: 10_000,
-    reaperIntervalMs: Number(values['reaper-interval-ms']),
+    reaperIntervalMs: values['reaper-batch'] === undefined ? Number(values['reaper-interval-ms']) : 0,
     // No background completer: nothing is left in progress in a soak without faults.
     completerIntervalMs: 0,
   });
-  const reaper = running.reaper;
+  const reaper =
+    values['reaper-batch'] === undefined
+      ? running.reaper
+      : new Reaper({ store: new MysqlIdempotencyStore(pool), batchSize: Number(values['reaper-batch']), intervalMs: Number(values['reaper-interval-ms']), log: createLogger('warn') });
   if (!reaper) throw new Error('the reaper did not start');
   const passes: ReaperPass[] = [];
   // The periodic task calls runOnce() on the instance: wrapping it there times every pass.
@@ -57,6 +64,7 @@ async function main(): Promise<void> {
     passes.push({ startMs, endMs: Date.now(), deleted });
     return deleted;
   };
+  if (values['reaper-batch'] !== undefined) reaper.start();
   const endpoint = http.createServer((_req, res) => res.end(JSON.stringify(passes)));
   await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
   const address = endpoint.address();

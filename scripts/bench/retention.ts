@@ -7,12 +7,15 @@
  *     the keys of the calls that ended within the last TTL + the longest pause between passes
  *     + twice the longest pass, plus the calls in flight. The rate of this shared box drifts (by 2x in
  *     a 10-minute run), so the bound follows the calls actually made, not a mean rate;
- *   - claims' p99 while a reaper pass runs stays within 1.5x of p99 between passes (a call is
- *     "during" a pass if its lifetime overlaps a pass that deleted rows).
+ *   - claims' p99 while a reaper pass runs stays within 1.5x of p99 between passes. A call is
+ *     "during" a pass if it started while a pass that deleted rows ran. (Classifying by overlap
+ *     instead is length-biased: a slow call overlaps more passes because it is slow, which
+ *     inflates the "during" p99 even if passes cost nothing; that figure is printed too.)
  *
  *   npm run -s bench:retention                      (10 minutes, TTL 10 s, a pass every 5 s on average)
  *   npm run -s bench:retention -- --quick           (CI-sized: 40 s, TTL 5 s, a pass every 2 s)
  *   [--duration-s 600 --ttl-seconds 10 --reaper-interval-ms 5000 --concurrency 64 --out bench-results/retention.json]
+ *   [--reaper-batch N]   an experiment: the service's reaper with N rows per DELETE instead of the server's 500
  *
  * The TTL is far below what the service accepts in production (IDEMPOTENCY_KEY_TTL_SECONDS is at
  * least 10 minutes): a short TTL makes the reaper's steady state arrive within the run, and its
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
       'duration-s': { type: 'string' },
       'ttl-seconds': { type: 'string' },
       'reaper-interval-ms': { type: 'string' },
+      'reaper-batch': { type: 'string' },
       concurrency: { type: 'string', default: '64' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results/retention.json' },
@@ -102,6 +106,7 @@ async function main(): Promise<void> {
     const started = await startRetentionServer([
       '--mysql-url', local.url, '--provider-url', sim.url, '--provider-key', sim.secretKey,
       '--ttl-seconds', String(ttlSeconds), '--reaper-interval-ms', String(reaperIntervalMs),
+      ...(values['reaper-batch'] !== undefined ? ['--reaper-batch', values['reaper-batch']] : []),
     ]);
     server = started.child;
     log(`soak: ${durationS} s of first calls at concurrency ${concurrency}, TTL ${ttlSeconds} s, a reaper pass every ${reaperIntervalMs} ms ±50 %`);
@@ -143,11 +148,16 @@ async function main(): Promise<void> {
     const deleting = passes.filter((p) => p.deleted > 0);
     const steadyFrom = deleting[0]?.startMs ?? endAt;
     const steady = calls.filter((c) => c.ok && c.startMs >= steadyFrom);
+    const startedIn = (c: Call): boolean => deleting.some((p) => c.startMs >= p.startMs && c.startMs <= p.endMs);
     const overlaps = (c: Call): boolean => deleting.some((p) => c.startMs <= p.endMs && c.endMs >= p.startMs);
-    const during = steady.filter(overlaps).map((c) => c.endMs - c.startMs).sort((a, b) => a - b);
-    const between = steady.filter((c) => !overlaps(c)).map((c) => c.endMs - c.startMs).sort((a, b) => a - b);
+    const latencies = (xs: Call[]): number[] => xs.map((c) => c.endMs - c.startMs).sort((a, b) => a - b);
+    const during = latencies(steady.filter(startedIn));
+    const between = latencies(steady.filter((c) => !startedIn(c)));
     const p99During = percentile(during, 99);
     const p99Between = percentile(between, 99);
+    const overlapDuring = latencies(steady.filter(overlaps));
+    const overlapBetween = latencies(steady.filter((c) => !overlaps(c)));
+    const overlapRatio = percentile(overlapDuring, 99) / percentile(overlapBetween, 99);
     const longestPauseMs = Math.max(0, ...passes.slice(1).map((p, i) => p.startMs - passes[i]!.endMs));
     const longestPassMs = Math.max(0, ...passes.map((p) => p.endMs - p.startMs));
     // A key expiring just after a pass's last DELETE began waits for that pass to end, the pause,
@@ -177,7 +187,7 @@ async function main(): Promise<void> {
     const errors = calls.filter((c) => !c.ok).length;
     const p99Ratio = p99During / p99Between;
 
-    console.log(`\nretention: ${durationS} s at concurrency ${concurrency}, TTL ${ttlSeconds} s, reaper every ${reaperIntervalMs} ms ±50 % (batches of 500 rows)`);
+    console.log(`\nretention: ${durationS} s at concurrency ${concurrency}, TTL ${ttlSeconds} s, reaper every ${reaperIntervalMs} ms ±50 % (batches of ${values['reaper-batch'] ?? 500} rows)`);
     console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared with the database, the server, the provider simulator and the load`);
     console.log(`  first calls: ${calls.length} (${rate.toFixed(0)}/s), errors ${errors}${firstError ? ` (${firstError})` : ''}`);
     console.log(`  reaper: ${deleting.length} passes deleted ${deletedTotal} rows; a pass took p50 ${percentile(passMs, 50).toFixed(0)} ms, max ${(passMs.at(-1) ?? 0).toFixed(0)} ms`);
@@ -186,7 +196,8 @@ async function main(): Promise<void> {
       `  against what a reaper that keeps up leaves (keys of the calls that ended in the last TTL + longest pause ${(longestPauseMs / 1000).toFixed(1)} s + 2 x longest pass ${(longestPassMs / 1000).toFixed(1)} s, + calls in flight): ` +
         `highest share once keys expire ${(worst.rows / worst.allowed).toFixed(2)} (${worst.rows} of ${worst.allowed} at ${((worst.atMs - startMs) / 1000).toFixed(0)} s) -> ${bounded ? 'bounded: the reaper keeps up' : 'NOT BOUNDED: the reaper falls behind'}`,
     );
-    console.log(`  claim p99 during reaper passes ${p99During.toFixed(2)} ms (${during.length} calls), between passes ${p99Between.toFixed(2)} ms (${between.length} calls): ratio ${p99Ratio.toFixed(2)}x [goal <= ${MAX_P99_RATIO}]`);
+    console.log(`  claim p99 of calls started during reaper passes ${p99During.toFixed(2)} ms (${during.length} calls), started between passes ${p99Between.toFixed(2)} ms (${between.length} calls): ratio ${p99Ratio.toFixed(2)}x [goal <= ${MAX_P99_RATIO}]`);
+    console.log(`  (by overlap, length-biased: ${percentile(overlapDuring, 99).toFixed(2)} ms (${overlapDuring.length} calls) / ${percentile(overlapBetween, 99).toFixed(2)} ms (${overlapBetween.length} calls) = ${overlapRatio.toFixed(2)}x)`);
     mkdirSync(path.dirname(values.out!), { recursive: true });
     writeFileSync(
       values.out!,
@@ -197,7 +208,7 @@ async function main(): Promise<void> {
           rows: { peak, bounded, windowMs, worstShare: worst.rows / worst.allowed, samples: checked.map((x) => ({ atS: (x.atMs - startMs) / 1000, rows: x.rows, allowed: x.allowed })) },
           passes: passes.map((p) => ({ atS: (p.startMs - startMs) / 1000, ms: p.endMs - p.startMs, deleted: p.deleted })),
           reaper: { passes: deleting.length, deleted: deletedTotal, passMsP50: percentile(passMs, 50), passMsMax: passMs.at(-1) ?? 0 },
-          p99: { duringMs: p99During, duringCalls: during.length, betweenMs: p99Between, betweenCalls: between.length, ratio: p99Ratio },
+          p99: { duringMs: p99During, duringCalls: during.length, betweenMs: p99Between, betweenCalls: between.length, ratio: p99Ratio, overlapRatio },
         },
         null,
         2,
