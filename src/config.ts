@@ -44,6 +44,13 @@ export interface Config {
   completerIntervalMs: number;
   /** Mean pause between reaper passes (completed rows past their expiry). */
   reaperIntervalMs: number;
+  /**
+   * IDEMPOTENCY_CLAIM_STATEMENT, a testing and operations switch: which form of the claim the
+   * store sends. `auto` (default) detects it from the server (INSERT ... RETURNING on MariaDB
+   * 10.5+ outside Galera); `read-back` forces INSERT then SELECT by key (the MySQL 8 and Galera
+   * form) so that CI runs that path on MariaDB too; `returning` forces INSERT ... RETURNING.
+   */
+  claimStatement: ClaimStatement;
   tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
   /**
    * PAYMENTS_PAGE_TOKEN_KEY: the 32-byte key that seals ListCharges page tokens (64 hex digits,
@@ -77,6 +84,9 @@ const MIN_TTL_SECONDS = 600;
 /** The window must cover many leases, or a slow-but-normal recovery would already need a lookup. */
 const MIN_WINDOW_LEASES = 10;
 
+export const CLAIM_STATEMENTS = ['auto', 'returning', 'read-back'] as const;
+export type ClaimStatement = (typeof CLAIM_STATEMENTS)[number];
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -99,6 +109,15 @@ function boundedInt(env: Env, name: string, fallback: number, max: number): numb
     throw new ConfigError(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
   }
   return Number(raw);
+}
+
+/** IDEMPOTENCY_CLAIM_STATEMENT (see Config.claimStatement); also read by the test servers. */
+export function claimStatementSetting(env: Env): ClaimStatement {
+  const raw = nonEmpty(env, 'IDEMPOTENCY_CLAIM_STATEMENT');
+  if (raw === undefined) return 'auto';
+  const found = CLAIM_STATEMENTS.find((c) => c === raw);
+  if (found === undefined) throw new ConfigError(`IDEMPOTENCY_CLAIM_STATEMENT must be one of ${CLAIM_STATEMENTS.join(', ')}, got "${raw}"`);
+  return found;
 }
 
 /** Bytes of the page token key (AES-256 / HMAC-SHA256). */
@@ -165,6 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),
+    claimStatement: claimStatementSetting(env),
     tls: cert !== undefined && key !== undefined ? { cert, key, clientCa: nonEmpty(env, 'PAYMENTS_TLS_CLIENT_CA') } : undefined,
     pageTokenKey: secretKey(env, 'PAYMENTS_PAGE_TOKEN_KEY'),
     metricsListen: nonEmpty(env, 'METRICS_LISTEN') ?? '127.0.0.1:9464',

@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     metrics,
     completerIntervalMs: config.completerIntervalMs,
     reaperIntervalMs: config.reaperIntervalMs,
+    claimStatement: config.claimStatement,
   });
   log.info({ listen: config.listen, port: running.port, tls: config.tls !== undefined }, 'payments gRPC server listening');
 }

@@ -18,6 +18,7 @@ import type { ServerMetrics } from './grpc/metrics.js';
 import { resumableMethods } from './payments/resumable-methods.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
+import type { ClaimStatement } from './config.js';
 import { withRawMessages } from './idempotency/raw-response.js';
 import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
@@ -60,6 +61,8 @@ export interface ServerOptions {
   completerIntervalMs?: number;
   /** Reaper pass interval; 0 disables it. */
   reaperIntervalMs?: number;
+  /** Which claim statement the store sends (IDEMPOTENCY_CLAIM_STATEMENT; default `auto`, detected from the server). */
+  claimStatement?: ClaimStatement;
   /** Store probe interval while ready (default READINESS_PROBE_INTERVAL_MS; see store-readiness.ts). */
   readinessProbeIntervalMs?: number;
   /** In-flight calls per merchant on this instance (default DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT). */
@@ -113,7 +116,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await apiKeyIndex?.start();
   const apiKeys: ApiKeyAuthenticator = o.apiKeys ?? apiKeyIndex!;
   const observe = o.metrics?.observe;
-  const store = new MysqlIdempotencyStore(o.pool);
+  const claimStatement = o.claimStatement ?? 'auto';
+  const store = new MysqlIdempotencyStore(o.pool, claimStatement === 'auto' ? {} : { insertReturning: claimStatement === 'returning' });
   // Health: "" is liveness (the process answers) and stays SERVING until shutdown; the payment
   // service's name is readiness: SERVING only while the store answers.
   const health = new HealthImplementation({ '': 'SERVING', [PAYMENT_SERVICE_NAME]: 'NOT_SERVING' });

@@ -8,6 +8,7 @@ import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { sharedPool } from './database.js';
+import { claimStatementSetting, type ClaimStatement } from '../../src/config.js';
 import type { ServerMetrics } from '../../src/grpc/metrics.js';
 import { metadata, paymentClient } from './grpc-client.js';
 
@@ -43,6 +44,8 @@ export interface TestServerOptions {
   metrics?: ServerMetrics;
   /** Calls one merchant may have in flight on this instance (the server's default when unset). */
   maxInFlightPerMerchant?: number;
+  /** The claim statement (default: IDEMPOTENCY_CLAIM_STATEMENT, so CI can run every test file in both claim forms). */
+  claimStatement?: ClaimStatement;
   /** The server's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
 }
@@ -67,6 +70,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),
     ...(o.reaperIntervalMs !== undefined ? { reaperIntervalMs: o.reaperIntervalMs } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
+    claimStatement: o.claimStatement ?? claimStatementSetting({ IDEMPOTENCY_CLAIM_STATEMENT: process.env['IDEMPOTENCY_CLAIM_STATEMENT'] }),
   });
   const merchants = new MerchantStore(pool);
   const { apiKey, merchantId } = await merchants.create(`test-${randomUUID()}`);
