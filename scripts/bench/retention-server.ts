@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     ttlSeconds: Number(values['ttl-seconds']),
     leaseSeconds: LEASE_SECONDS,
     inFlightWaitMs: 10_000,
+    // One merchant at the service's maximum rate: the per-merchant fairness limit stays out of the way.
+    maxInFlightPerMerchant: 1_000_000,
     reaperIntervalMs: values['reaper-batch'] === undefined ? Number(values['reaper-interval-ms']) : 0,
     // No background completer: nothing is left in progress in a soak without faults.
     completerIntervalMs: 0,

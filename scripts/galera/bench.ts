@@ -69,7 +69,7 @@ class Target {
     const providers = pools.map(() => new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey }));
     const servers = await Promise.all(
       pools.map((pool, i) =>
-        startServer({ pool, provider: providers[i]!, log: createLogger('silent'), listen: '127.0.0.1:0', ttlSeconds: 86_400, leaseSeconds: 30, inFlightWaitMs: 10_000, replayCacheEntries: 0 }),
+        startServer({ pool, provider: providers[i]!, log: createLogger('silent'), listen: '127.0.0.1:0', ttlSeconds: 86_400, leaseSeconds: 30, inFlightWaitMs: 10_000, replayCacheEntries: 0, maxInFlightPerMerchant: 1_000_000 }),
       ),
     );
     const clients = servers.map((s) => new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()));
