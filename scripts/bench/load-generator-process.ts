@@ -96,10 +96,11 @@ export class LoadGeneratorProcess {
     child.once('exit', (code) => this.fail(new Error(`load generator exited with ${code}`)));
   }
 
-  static async start(plan: LoadPlan): Promise<LoadGeneratorProcess> {
+  /** Forks the generator and hands it `plan`; `execArgv` goes before tsx (e.g. profiling flags). */
+  static async start(plan: LoadPlan, execArgv: string[] = []): Promise<LoadGeneratorProcess> {
     const child = fork(path.join(ROOT, 'scripts/bench/load-generator.ts'), [], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: [...execArgv, '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const lg = new LoadGeneratorProcess(child);
@@ -129,6 +130,7 @@ export class LoadGeneratorProcess {
     this.waiter = undefined;
   }
 
+  /** Starts issuing calls to `target`. */
   async start(target: number, measure: boolean): Promise<void> {
     const m = await this.ask({ type: 'start', target, measure });
     if (m.type !== 'started') throw new Error(`load generator answered ${m.type} to start`);

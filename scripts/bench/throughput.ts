@@ -20,7 +20,7 @@
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,7 +36,8 @@ import { createPool, type Pool } from '../../src/db/pool.js';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/provider/simulator.js';
-import { BENCH_CHARGE, type FromLoadGenerator, type LoadPlan, type Scenario, type SliceReport, type TargetTotals, type ToLoadGenerator } from './load-generator.js';
+import { LoadGeneratorProcess, slicePattern } from './load-generator-process.js';
+import { BENCH_CHARGE, type Scenario, type TargetTotals } from './load-generator.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const REPLAY_KEYS = 1000;
@@ -123,86 +124,6 @@ async function untilQuiet(pids: Array<number | undefined>): Promise<number> {
     const elapsed = Date.now() - start;
     if (total() - before < QUIET_CPU_SHARE * QUIET_SAMPLE_MS || elapsed >= QUIET_MAX_WAIT_MS) return elapsed;
   }
-}
-
-/** A forked load generator, driven slice by slice over its IPC channel. */
-class LoadGeneratorProcess {
-  private readonly inbox: FromLoadGenerator[] = [];
-  private waiter: { resolve: (m: FromLoadGenerator) => void; reject: (err: Error) => void } | undefined;
-  private exited: Error | undefined;
-
-  private constructor(readonly child: ChildProcess) {
-    child.on('message', (m: FromLoadGenerator) => {
-      if (this.waiter) {
-        this.waiter.resolve(m);
-        this.waiter = undefined;
-      } else this.inbox.push(m);
-    });
-    child.once('exit', (code) => this.fail(new Error(`load generator exited with ${code}`)));
-  }
-
-  static async start(name: string, plan: LoadPlan): Promise<LoadGeneratorProcess> {
-    const child = fork(path.join(ROOT, 'scripts/bench/load-generator.ts'), [], {
-      cwd: ROOT,
-      execArgv: [...profileFlags(name), '--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const lg = new LoadGeneratorProcess(child);
-    const ready = await lg.ask(plan);
-    if (ready.type !== 'ready') throw new Error(`load generator answered ${ready.type} to its plan`);
-    return lg;
-  }
-
-  private next(): Promise<FromLoadGenerator> {
-    const m = this.inbox.shift();
-    if (m) return Promise.resolve(m);
-    if (this.exited) return Promise.reject(this.exited);
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
-  }
-
-  private ask(message: ToLoadGenerator | LoadPlan): Promise<FromLoadGenerator> {
-    const reply = this.next();
-    this.child.send(message, (err) => {
-      if (err) this.fail(err);
-    });
-    return reply;
-  }
-
-  private fail(err: Error): void {
-    this.exited ??= err;
-    this.waiter?.reject(err);
-    this.waiter = undefined;
-  }
-
-  /** Starts issuing calls to `target`. */
-  async start(target: number, measure: boolean): Promise<void> {
-    const m = await this.ask({ type: 'start', target, measure });
-    if (m.type !== 'started') throw new Error(`load generator answered ${m.type} to start`);
-  }
-
-  /** Stops issuing; resolves once no call is in flight, to the slice that ended. */
-  async drain(): Promise<SliceReport> {
-    const m = await this.ask({ type: 'drain' });
-    if (m.type !== 'slice') throw new Error(`load generator answered ${m.type} to drain`);
-    return m.slice;
-  }
-
-  async stop(): Promise<TargetTotals[]> {
-    const m = await this.ask({ type: 'stop' });
-    if (m.type !== 'done') throw new Error(`load generator answered ${m.type} to stop`);
-    return m.totals;
-  }
-}
-
-/**
- * Target order of the measured slices: A B B A A B B A ... (each target
- * `perTarget` times; with three targets A B C C B A ...), so a linear drift of
- * the machine's speed weighs on every target alike.
- */
-function slicePattern(targets: number, perTarget: number): number[] {
-  const forward = Array.from({ length: targets }, (_, i) => i);
-  const backward = [...forward].reverse();
-  return Array.from({ length: perTarget }, (_, i) => (i % 2 === 0 ? forward : backward)).flat();
 }
 
 /** Creates completed keys (for replays) and charges (for reads) through the idempotent server. */
@@ -329,13 +250,13 @@ async function main(): Promise<void> {
      * end (0: warm-up only).
      */
     const runGroup = async (group: typeof selected, concurrency: number, warmup: number, perTarget: number): Promise<Array<Totals & TargetTotals>> => {
-      const lg = await LoadGeneratorProcess.start(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`, {
+      const lg = await LoadGeneratorProcess.start({
         targets: group.map((g) => ({ scenario: g.scenario, port: g.server.port })),
         concurrency,
         apiKey,
         replayKeys: keys,
         chargeIds,
-      });
+      }, profileFlags(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`));
       try {
         for (let t = 0; t < group.length; t++) {
           await lg.start(t, false);
