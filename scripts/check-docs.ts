@@ -382,7 +382,7 @@ function loadRepository(root: string): Repository {
   }
   const protoSymbols = new Set<string>();
   for (const file of walk(path.join(root, 'proto'))) if (file.endsWith('.proto')) protoSymbolsOf(readFileSync(file, 'utf8'), protoSymbols);
-  const simulator = path.join(root, 'src/provider/simulator.ts');
+  const simulator = path.join(root, 'src/simulator/simulator.ts');
   return {
     root,
     scripts: pkg.scripts ?? {},

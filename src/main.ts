@@ -7,7 +7,7 @@ import { createPool, type Pool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
 import { ProviderClient } from './provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from './simulator/simulator.js';
 import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './grpc/metrics.js';
 import { loadTlsCredentials } from './tls-credentials.js';

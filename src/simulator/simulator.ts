@@ -4,7 +4,7 @@ import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FaultInjector, parseSimulatorFault, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
-import type { PaymentIntent, ProviderRefund } from './provider-types.js';
+import type { PaymentIntent, ProviderRefund } from '../provider/provider-types.js';
 import { canonicalParams, SimulatorIdempotencyStore } from './simulator-idempotency-store.js';
 import { SimulatorLedger } from './simulator-ledger.js';
 import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';

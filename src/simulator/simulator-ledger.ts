@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PaymentIntent, ProviderRefund } from './provider-types.js';
+import type { PaymentIntent, ProviderRefund } from '../provider/provider-types.js';
 import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
 import { TEST_PAYMENT_METHODS } from './test-payment-methods.js';
 
