@@ -1,3 +1,4 @@
+// Over 400 lines but one idea: ProviderClient against a real simulator and misbehaving servers, sharing their setup.
 import { expect } from 'chai';
 import http from 'node:http';
 import net from 'node:net';
