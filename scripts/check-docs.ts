@@ -382,7 +382,8 @@ function loadRepository(root: string): Repository {
   }
   const protoSymbols = new Set<string>();
   for (const file of walk(path.join(root, 'proto'))) if (file.endsWith('.proto')) protoSymbolsOf(readFileSync(file, 'utf8'), protoSymbols);
-  const simulator = path.join(root, 'src/provider/simulator.ts');
+  // The simulator's routes (`'POST /_sim/faults'`, ...) as written in its sources, tests left out.
+  const simulatorSources = walk(path.join(root, 'src/simulator')).filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'));
   return {
     root,
     scripts: pkg.scripts ?? {},
@@ -390,7 +391,7 @@ function loadRepository(root: string): Repository {
     configEnv,
     codeEnv,
     protoSymbols,
-    simulatorRoutes: existsSync(simulator) ? readFileSync(simulator, 'utf8') : '',
+    simulatorRoutes: simulatorSources.map((file) => readFileSync(file, 'utf8')).join('\n'),
     help: new Map(),
     read,
   };

@@ -7,7 +7,6 @@ import { createPool, type Pool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
 import { ProviderClient } from './provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from './provider/simulator.js';
 import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './grpc/metrics.js';
 import { loadTlsCredentials } from './tls-credentials.js';
@@ -61,7 +60,10 @@ async function main(): Promise<void> {
   if (config.providerUrl && config.providerSecretKey) {
     provider = new ProviderClient({ baseUrl: config.providerUrl, secretKey: config.providerSecretKey, timeoutMs: config.providerTimeoutMs });
   } else {
-    const sim: ProviderSimulator = await startProviderSimulator();
+    // The one place production code reaches the simulator (a development tool, src/simulator/):
+    // loaded lazily, only on this branch, so a server configured with a real provider never loads it.
+    const { startProviderSimulator } = await import('./simulator/simulator.js');
+    const sim = await startProviderSimulator();
     cleanups.push(() => sim.close());
     log.info({ url: sim.url }, 'PAYMENTS_PROVIDER_URL is not set: using the built-in provider simulator');
     provider = new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey, timeoutMs: config.providerTimeoutMs });

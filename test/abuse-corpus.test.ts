@@ -7,7 +7,7 @@ import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
 

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient, RefundStatus, type Charge, type Refund } from '../src/gen/payments/v1/payments.js';
-import { SIMULATOR_REFUND_FAILED_METHOD, SIMULATOR_REFUND_PENDING_METHOD } from '../src/provider/test-payment-methods.js';
+import { SIMULATOR_REFUND_FAILED_METHOD, SIMULATOR_REFUND_PENDING_METHOD } from '../src/simulator/test-payment-methods.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { TEST_PAYMENT_METHODS } from '../src/provider/test-payment-methods.js';
+import { TEST_PAYMENT_METHODS } from '../src/simulator/test-payment-methods.js';
 import { callUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 

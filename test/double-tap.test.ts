@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { CreateChargeRequest, Charge } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { metadata } from './support/grpc-client.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';

@@ -4,7 +4,7 @@ import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
-import { SIMULATOR_PROCESSING_METHOD } from '../src/provider/test-payment-methods.js';
+import { SIMULATOR_PROCESSING_METHOD } from '../src/simulator/test-payment-methods.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 

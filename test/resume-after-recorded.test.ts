@@ -10,7 +10,7 @@ import { RecoveryPoint } from '../src/idempotency/record.js';
 import { ChargeRepository } from '../src/payments/charge-repository.js';
 import { PaymentService } from '../src/payments/payment-service.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedPool } from './support/database.js';
 
 const LEASE_SECONDS = 30;

@@ -6,7 +6,7 @@ import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { createLogger } from '../src/logger.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { callUnary, metadata, paymentClient, type UnaryResult } from './support/grpc-client.js';
 import { checkHealth, watchHealth } from './support/health-watch.js';

@@ -28,7 +28,7 @@ import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
 import { PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator } from '../../src/simulator/simulator.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** A provider round trip of a realistic order of magnitude (Stripe: a few hundred ms), short enough for a quick run. */

@@ -26,7 +26,7 @@ import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
 import { PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator } from '../../src/simulator/simulator.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CONCURRENCIES = [1, 64] as const;

@@ -68,7 +68,7 @@ import { createPool, type Pool } from '../../src/db/pool.js';
 import { CaptureMethod, PaymentServiceClient, type Charge, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import type { PaymentIntent } from '../../src/provider/provider-types.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
 import { renderDuplicatesChart } from './chart.js';
 import { createCheckThenInsertTable, dropCheckThenInsertTable } from './naive-check-then-insert.js';
 import { isNaiveStrategy } from './naive-key-store.js';

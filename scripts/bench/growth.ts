@@ -39,7 +39,7 @@ import { migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator } from '../../src/simulator/simulator.js';
 import { BENCH_CHARGE, type Scenario } from './load-generator.js';
 import { LoadGeneratorProcess, slicePattern, startBenchServer, untilQuiet, type BenchServer } from './load-generator-process.js';
 

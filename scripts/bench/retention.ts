@@ -38,7 +38,7 @@ import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
 import { CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator } from '../../src/simulator/simulator.js';
 import { BENCH_CHARGE } from './load-generator.js';
 import { ROOT } from './load-generator-process.js';
 import type { ReaperPass } from './retention-server.js';

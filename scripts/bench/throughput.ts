@@ -35,7 +35,7 @@ import { migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator } from '../../src/simulator/simulator.js';
 import { LoadGeneratorProcess, slicePattern } from './load-generator-process.js';
 import { BENCH_CHARGE, type Scenario, type TargetTotals } from './load-generator.js';
 

@@ -98,7 +98,7 @@ export interface SimulatorProcess {
 
 /** The provider simulator as its own process on 127.0.0.1 (its ledger is the provider's truth). */
 export async function startSimulatorProcess(logFile: string): Promise<SimulatorProcess> {
-  const spawned = await spawnTsx(['src/provider/simulator-main.ts', '--host', '127.0.0.1', '--port', '0'], {}, logFile, (line) => {
+  const spawned = await spawnTsx(['src/simulator/simulator-main.ts', '--host', '127.0.0.1', '--port', '0'], {}, logFile, (line) => {
     const url = jsonField(line, 'url');
     const secretKey = jsonField(line, 'secret_key');
     return typeof url === 'string' && typeof secretKey === 'string' ? { url, secretKey } : undefined;

@@ -4,7 +4,7 @@
  * options give the same plan; what happens inside the processes at those
  * moments (which calls are in flight) is up to the machine.
  */
-import type { SimulatorFault } from '../../src/provider/fault-injector.js';
+import type { SimulatorFault } from '../../src/simulator/fault-injector.js';
 import type { ChaosOptions } from './chaos-options.js';
 import { intBetween, pick, streamRandom, type Random } from './seeded-random.js';
 import { LEASE_SECONDS } from './service-env.js';

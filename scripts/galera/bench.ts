@@ -25,7 +25,7 @@ import { CaptureMethod, CreateChargeRequest } from '../../src/gen/payments/v1/pa
 import { createLogger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startGaleraCluster } from './cluster.js';
 

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { PaymentsClient, type CallResult, type Charge, type ClientEvent } from '../../src/client/index.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from '../support/database.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 

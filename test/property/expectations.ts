@@ -1,5 +1,5 @@
 import { CaptureMethod, ChargeStatus, RefundReason, type Charge, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
-import { TEST_PAYMENT_METHODS } from '../../src/provider/test-payment-methods.js';
+import { TEST_PAYMENT_METHODS } from '../../src/simulator/test-payment-methods.js';
 import { measures } from './generators/text.js';
 import { LIMITS, type TextLimit } from './limits.js';
 

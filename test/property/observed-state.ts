@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2';
 import type { Pool } from '../../src/db/pool.js';
 import { query } from '../../src/db/query.js';
-import type { ProviderSimulator } from '../../src/provider/simulator.js';
+import type { ProviderSimulator } from '../../src/simulator/simulator.js';
 
 /** The idempotency row of one key, as the property needs it. */
 export interface KeyRow {

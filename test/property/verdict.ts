@@ -4,7 +4,7 @@ import type { Pool } from '../../src/db/pool.js';
 import { CaptureMethod, Charge, ChargeStatus, Refund, RefundStatus } from '../../src/gen/payments/v1/payments.js';
 import { chargeToProto } from '../../src/payments/charge-mapper.js';
 import { ChargeRepository } from '../../src/payments/charge-repository.js';
-import type { ProviderSimulator } from '../../src/provider/simulator.js';
+import type { ProviderSimulator } from '../../src/simulator/simulator.js';
 import { chargeRowsOfKey, keyRow, refundRow, type KeyRow, type ProviderCounts } from './observed-state.js';
 import type { PreparedCall } from './prepared-call.js';
 import type { Answer } from './scenario-runner.js';

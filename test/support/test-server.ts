@@ -5,7 +5,7 @@ import type { Pool } from '../../src/db/pool.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { sharedPool } from './database.js';
 import { claimStatementSetting, type ClaimStatement } from '../../src/config.js';

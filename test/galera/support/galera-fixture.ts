@@ -14,7 +14,7 @@ import { migrate } from '../../../src/db/migrations.js';
 import { createPool, type Pool } from '../../../src/db/pool.js';
 import { CaptureMethod, CreateChargeRequest } from '../../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../../src/provider/simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from '../../../src/simulator/simulator.js';
 import { metadata } from '../../support/grpc-client.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../../support/test-server.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { CaptureMethod, type CreateChargeRequest } from '../../../src/gen/payments/v1/payments.js';
-import { TEST_PAYMENT_METHODS } from '../../../src/provider/test-payment-methods.js';
+import { TEST_PAYMENT_METHODS } from '../../../src/simulator/test-payment-methods.js';
 import { LIMITS } from '../limits.js';
 import { shortText, Text, textNear } from './text.js';
 

@@ -1,7 +1,7 @@
 /**
  * Runs the provider simulator as its own process, for benchmarks and multi-process tests:
  *
- *   tsx src/provider/simulator-main.ts [--port 0] [--host 127.0.0.1] [--secret-key sk_test_...]
+ *   tsx src/simulator/simulator-main.ts [--port 0] [--host 127.0.0.1] [--secret-key sk_test_...]
  *
  * Prints one JSON line, `{"url":"http://127.0.0.1:PORT","secret_key":"sk_test_..."}`, once it
  * listens, and exits cleanly on SIGTERM or SIGINT.

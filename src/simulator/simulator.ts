@@ -3,11 +3,15 @@ import http from 'node:http';
 import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FaultInjector, parseSimulatorFault, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
-import type { PaymentIntent, ProviderRefund } from './provider-types.js';
-import { canonicalParams, SimulatorIdempotencyStore } from './simulator-idempotency-store.js';
-import { SimulatorLedger } from './simulator-ledger.js';
-import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
+import type { PaymentIntent, ProviderRefund } from '../provider/provider-types.js';
+import { FaultInjector, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
+import { answerControlRequest } from './simulator-control.js';
+import { readBody, send, singleHeader } from './simulator-http.js';
+import { canonicalParams, idempotencyRefusal, SimulatorIdempotencyStore } from './simulator-idempotency-store.js';
+import { SimulatorLedger, type LedgerResult } from './simulator-ledger.js';
+import { stripeError, type SimulatorResponse } from './simulator-response.js';
+import { routeProviderRequest } from './simulator-routes.js';
+import { newKeyStats, type SimulatorKeyStats, type SimulatorStats } from './simulator-stats.js';
 
 /**
  * Idle keep-alive timeout on the simulator's side. Longer than the client's pooled-socket idle
@@ -16,9 +20,6 @@ import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-r
  */
 const SERVER_KEEP_ALIVE_TIMEOUT_MS = 30_000;
 
-/** Provider requests are small forms; anything larger is refused rather than buffered. */
-const MAX_REQUEST_BYTES = 1024 * 1024;
-
 export interface ProviderSimulatorOptions {
   /** 0 (default) picks a free port. */
   port?: number;
@@ -26,39 +27,6 @@ export interface ProviderSimulatorOptions {
   host?: string;
   /** Default: a random `sk_test_...`. */
   secretKey?: string;
-}
-
-/** Per provider idempotency key. */
-export interface SimulatorKeyStats {
-  requests: number;
-  /** Requests that ran (not replays, conflicts or injected 500s). */
-  processed: number;
-  replays: number;
-  /** 409: the key was still being processed. */
-  conflicts: number;
-  /** 400 idempotency_error: the key was reused for another endpoint or other parameters. */
-  mismatches: number;
-  paymentIntentsCreated: number;
-}
-
-export interface SimulatorStats {
-  /** Provider API requests received (control requests under /_sim/ are not counted). */
-  requests: number;
-  paymentIntentsCreated: number;
-  refundsCreated: number;
-  idempotentReplays: number;
-  idempotencyConflicts: number;
-  idempotencyMismatches: number;
-  faultsInjected: number;
-  /** Requests currently waiting on a `hold` fault. */
-  held: number;
-  byIdempotencyKey: Record<string, SimulatorKeyStats>;
-  /** PaymentIntents per value of a metadata key, when asked for (`groupBy`, `?group_by=`). */
-  paymentIntentsGroupedBy?: { metadataKey: string; counts: Record<string, number> };
-}
-
-function newKeyStats(): SimulatorKeyStats {
-  return { requests: 0, processed: 0, replays: 0, conflicts: 0, mismatches: 0, paymentIntentsCreated: 0 };
 }
 
 /**
@@ -290,7 +258,7 @@ export class ProviderSimulator {
       return;
     }
     if (isControl) {
-      this.control(method, path, url.searchParams, body, res);
+      send(res, answerControlRequest(this, method, path, url.searchParams, body));
       return;
     }
 
@@ -306,7 +274,7 @@ export class ProviderSimulator {
     const key = method === 'POST' ? singleHeader(req.headers['idempotency-key']) : undefined;
     if (key === undefined) {
       await this.wait(faults.delay);
-      this.respond(res, this.dispatch(method, path, params, undefined), faults.outcome, undefined, false);
+      this.respond(res, routeProviderRequest(this.ledger, method, path, params, undefined, undefined), faults.outcome, undefined, false);
       return;
     }
 
@@ -317,10 +285,10 @@ export class ProviderSimulator {
     const claim = this.idempotency.claim(key, endpoint, canonicalParams(params));
     switch (claim.kind) {
       case 'claimed': {
-        let response: SimulatorResponse & { replayable: boolean };
+        let response: LedgerResult;
         try {
           await this.wait(faults.delay);
-          response = this.dispatch(method, path, params, key);
+          response = routeProviderRequest(this.ledger, method, path, params, key, stats);
         } catch (err) {
           this.idempotency.release(key);
           throw err;
@@ -341,68 +309,16 @@ export class ProviderSimulator {
         stats.conflicts += 1;
         this.counters.conflicts += 1;
         await this.wait(faults.delay);
-        this.respond(
-          res,
-          stripeError(409, {
-            type: 'idempotency_error',
-            message: `There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ${key}. Please try again later.`,
-          }),
-          faults.outcome,
-          key,
-          false,
-        );
+        this.respond(res, idempotencyRefusal(claim, key, endpoint), faults.outcome, key, false);
         return;
       case 'other_endpoint':
       case 'other_params':
         stats.mismatches += 1;
         this.counters.mismatches += 1;
         await this.wait(faults.delay);
-        this.respond(
-          res,
-          stripeError(400, {
-            type: 'idempotency_error',
-            message:
-              claim.kind === 'other_endpoint'
-                ? `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${claim.firstEndpoint}' vs '${endpoint}'). Try using a key other than '${key}' if you meant to execute a different request.`
-                : `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
-          }),
-          faults.outcome,
-          key,
-          false,
-        );
+        this.respond(res, idempotencyRefusal(claim, key, endpoint), faults.outcome, key, false);
         return;
     }
-  }
-
-  private dispatch(
-    method: string,
-    path: string,
-    params: URLSearchParams,
-    key: string | undefined,
-  ): SimulatorResponse & { replayable: boolean } {
-    const parts = path.split('/'); // ['', 'v1', resource, id?, action?]
-    const resource = parts[2];
-    const id = parts[3] === undefined ? undefined : decodeURIComponent(parts[3]);
-    const action = parts[4];
-    if (parts[1] === 'v1' && parts.length <= 5) {
-      if (resource === 'payment_intents') {
-        if (method === 'POST' && id === undefined) {
-          const result = this.ledger.createPaymentIntent(params, key);
-          if (key !== undefined && (result.status === 200 || result.status === 402)) this.statsForKey(key).paymentIntentsCreated += 1;
-          return result;
-        }
-        if (method === 'GET' && id === 'search' && action === undefined) return this.ledger.searchPaymentIntents(params);
-        if (method === 'GET' && id !== undefined && action === undefined) return this.ledger.retrievePaymentIntent(id);
-        if (method === 'POST' && id !== undefined && action === 'capture') return this.ledger.capturePaymentIntent(id, params);
-        if (method === 'POST' && id !== undefined && action === 'cancel') return this.ledger.cancelPaymentIntent(id, params);
-      }
-      if (resource === 'refunds' && method === 'POST' && id === undefined) return this.ledger.createRefund(params);
-      if (resource === 'refunds' && method === 'GET' && id === undefined) return this.ledger.listRefunds(params);
-    }
-    return {
-      ...stripeError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` }),
-      replayable: false,
-    };
   }
 
   private respond(
@@ -421,51 +337,6 @@ export class ProviderSimulator {
     if (key !== undefined) headers['idempotency-key'] = key;
     if (replayed) headers['idempotent-replayed'] = 'true';
     send(res, response, headers);
-  }
-
-  private control(method: string, path: string, query: URLSearchParams, body: Buffer, res: http.ServerResponse): void {
-    const route = `${method} ${path}`;
-    switch (route) {
-      case 'GET /_sim/stats': {
-        const groupBy = query.get('group_by');
-        send(res, jsonResponse(200, this.stats(groupBy === null ? {} : { groupBy })));
-        return;
-      }
-      case 'GET /_sim/faults':
-        send(res, jsonResponse(200, { faults: this.faults.list() }));
-        return;
-      case 'POST /_sim/faults': {
-        try {
-          this.faults.add(parseSimulatorFault(JSON.parse(body.toString('utf8'))));
-        } catch (err) {
-          const message = err instanceof Error ? err.message : 'invalid fault';
-          send(res, stripeError(400, { type: 'invalid_request_error', message }));
-          return;
-        }
-        send(res, jsonResponse(201, { faults: this.faults.list() }));
-        return;
-      }
-      case 'DELETE /_sim/faults':
-        this.faults.clear();
-        send(res, jsonResponse(200, { faults: [] }));
-        return;
-      case 'POST /_sim/release':
-        send(res, jsonResponse(200, { released: this.releaseHeld() }));
-        return;
-      case 'POST /_sim/forget_idempotency_keys':
-        this.forgetIdempotencyKeys();
-        send(res, jsonResponse(200, { forgotten: true }));
-        return;
-      case 'POST /_sim/reset':
-        this.reset();
-        send(res, jsonResponse(200, { reset: true }));
-        return;
-      case 'GET /_sim/payment_intents':
-        send(res, jsonResponse(200, { data: this.paymentIntents() }));
-        return;
-      default:
-        send(res, stripeError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${route}).` }));
-    }
   }
 
   private async wait(fault: DelayFault | undefined): Promise<void> {
@@ -503,38 +374,4 @@ export class ProviderSimulator {
 /** Starts a simulator listening on `host:port` (127.0.0.1 and a free port by default). */
 export function startProviderSimulator(opts?: ProviderSimulatorOptions): Promise<ProviderSimulator> {
   return ProviderSimulator.start(opts);
-}
-
-function send(res: http.ServerResponse, response: SimulatorResponse, extra: http.OutgoingHttpHeaders = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(response.status, {
-    ...extra,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(response.body),
-    'request-id': `req_${randomBytes(7).toString('hex')}`,
-  });
-  res.end(response.body);
-}
-
-/** The whole request body, or undefined when it exceeds MAX_REQUEST_BYTES. */
-function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_REQUEST_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-    req.on('close', () => {
-      if (!req.complete) reject(new Error('client went away before sending the whole request'));
-    });
-  });
-}
-
-function singleHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

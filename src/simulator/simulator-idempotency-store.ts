@@ -1,4 +1,4 @@
-import type { SimulatorResponse } from './simulator-response.js';
+import { stripeError, type SimulatorResponse } from './simulator-response.js';
 
 /** What a request carrying an Idempotency-Key gets from the store. */
 export type IdempotencyClaim =
@@ -59,4 +59,29 @@ export function canonicalParams(params: URLSearchParams): string {
   const sorted = new URLSearchParams(params);
   sorted.sort();
   return sorted.toString();
+}
+
+/**
+ * Stripe's answer to a request whose key it refuses: 409 while the first request with the key is
+ * still running, 400 `idempotency_error` when the key was first used for another endpoint or
+ * other parameters.
+ */
+export function idempotencyRefusal(
+  claim: Extract<IdempotencyClaim, { kind: 'in_progress' | 'other_endpoint' | 'other_params' }>,
+  key: string,
+  endpoint: string,
+): SimulatorResponse {
+  if (claim.kind === 'in_progress') {
+    return stripeError(409, {
+      type: 'idempotency_error',
+      message: `There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ${key}. Please try again later.`,
+    });
+  }
+  return stripeError(400, {
+    type: 'idempotency_error',
+    message:
+      claim.kind === 'other_endpoint'
+        ? `Keys for idempotent requests can only be used for the same endpoint they were first used for ('${claim.firstEndpoint}' vs '${endpoint}'). Try using a key other than '${key}' if you meant to execute a different request.`
+        : `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+  });
 }

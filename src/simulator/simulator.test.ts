@@ -1,3 +1,4 @@
+// Over 400 lines but one idea: the simulator's wire behaviour over raw HTTP, sharing one simulator and request helper.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -5,7 +6,8 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { startProviderSimulator, type ProviderSimulator, type SimulatorStats } from './simulator.js';
+import { startProviderSimulator, type ProviderSimulator } from './simulator.js';
+import type { SimulatorStats } from './simulator-stats.js';
 
 interface Answer {
   status: number;

@@ -1,7 +1,8 @@
+// Over 400 lines but one idea: ProviderClient against a real simulator and misbehaving servers, sharing their setup.
 import { expect } from 'chai';
 import http from 'node:http';
 import net from 'node:net';
-import { ProviderClient } from './provider-client.js';
+import { ProviderClient } from '../src/provider/provider-client.js';
 import {
   isOutcomeUnknown,
   ProviderAuthenticationError,
@@ -9,9 +10,9 @@ import {
   ProviderInvalidRequestError,
   ProviderUnavailableError,
   type UnavailableReason,
-} from './provider-error.js';
-import type { CreatePaymentIntentParams } from './provider-types.js';
-import { startProviderSimulator, type ProviderSimulator } from './simulator.js';
+} from '../src/provider/provider-error.js';
+import type { CreatePaymentIntentParams } from '../src/provider/provider-types.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {

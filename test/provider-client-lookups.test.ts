@@ -1,13 +1,13 @@
 import http from 'node:http';
 import { expect } from 'chai';
-import { metadataSearchQuery, ProviderClient } from './provider-client.js';
-import { ProviderInvalidRequestError } from './provider-error.js';
-import { startProviderSimulator, type ProviderSimulator } from './simulator.js';
+import { metadataSearchQuery, ProviderClient } from '../src/provider/provider-client.js';
+import { ProviderInvalidRequestError } from '../src/provider/provider-error.js';
+import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
 import {
   SIMULATOR_PROCESSING_METHOD,
   SIMULATOR_REFUND_FAILED_METHOD,
   SIMULATOR_REFUND_PENDING_METHOD,
-} from './test-payment-methods.js';
+} from '../src/simulator/test-payment-methods.js';
 
 const visa = { amount: 1_500, currency: 'usd', paymentMethod: 'pm_card_visa', captureMethod: 'automatic' as const };
 
