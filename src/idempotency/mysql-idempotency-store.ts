@@ -65,6 +65,12 @@ interface Row extends RowDataPacket {
   db_now: Date;
 }
 
+/** Most outcomes carry no trailers (`[]`): those are not parsed. */
+function storedTrailers(json: Buffer | null): Array<[string, string]> {
+  if (!json || json.length <= 2) return [];
+  return JSON.parse(json.toString('utf8')) as Array<[string, string]>;
+}
+
 function toRecord(row: Row): IdempotencyRecord {
   const state = parseKeyState(row.state);
   return {
@@ -86,7 +92,7 @@ function toRecord(row: Row): IdempotencyRecord {
             code: Number(row.response_code),
             message: row.response_message ?? '',
             body: row.response_body,
-            trailers: row.response_trailers ? (JSON.parse(row.response_trailers.toString('utf8')) as Array<[string, string]>) : [],
+            trailers: storedTrailers(row.response_trailers),
           }
         : null,
     createdAt: row.created_at,
