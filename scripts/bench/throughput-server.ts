@@ -47,11 +47,17 @@ async function countRoundTrips(pool: Pool): Promise<void> {
   conn.release();
   while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
   if (!proto) throw new Error('cannot find the driver query method');
-  const target = proto as { query: (...args: unknown[]) => unknown };
+  // A prepared statement's execution is one round trip too (its PREPARE, once per connection, is not counted).
+  const target = proto as { query: (...args: unknown[]) => unknown; execute: (...args: unknown[]) => unknown };
   const query = target.query;
+  const execute = target.execute;
   target.query = function (this: unknown, ...args: unknown[]) {
     roundTrips++;
     return query.apply(this, args);
+  };
+  target.execute = function (this: unknown, ...args: unknown[]) {
+    roundTrips++;
+    return execute.apply(this, args);
   };
 }
 

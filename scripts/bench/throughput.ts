@@ -382,9 +382,23 @@ async function main(): Promise<void> {
       const mid = Math.floor(sorted.length / 2);
       return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     };
-    const ratios: Array<{ concurrency: number; firstOverPlain: number[]; replayOverGet: number[]; replayDbOverGet: number[]; firstP99OverPlainP99: number[] }> = [];
+    const ratios: Array<{
+      concurrency: number;
+      firstOverPlain: number[];
+      replayOverGet: number[];
+      replayDbOverGet: number[];
+      replayDbCpuOverGetCpu: number[];
+      firstP99OverPlainP99: number[];
+    }> = [];
     for (const c of concurrencies) {
-      const row = { concurrency: c, firstOverPlain: [] as number[], replayOverGet: [] as number[], replayDbOverGet: [] as number[], firstP99OverPlainP99: [] as number[] };
+      const row = {
+        concurrency: c,
+        firstOverPlain: [] as number[],
+        replayOverGet: [] as number[],
+        replayDbOverGet: [] as number[],
+        replayDbCpuOverGetCpu: [] as number[],
+        firstP99OverPlainP99: [] as number[],
+      };
       for (let round = 1; round <= rounds; round++) {
         const first = inRound('create-first', c, round);
         const plainRow = inRound('create-plain', c, round);
@@ -396,7 +410,10 @@ async function main(): Promise<void> {
           row.firstP99OverPlainP99.push(first.p99Ms / plainRow.p99Ms);
         }
         if (replay && get) row.replayOverGet.push(replay.throughput / get.throughput);
-        if (replayDb && get) row.replayDbOverGet.push(replayDb.throughput / get.throughput);
+        if (replayDb && get) {
+          row.replayDbOverGet.push(replayDb.throughput / get.throughput);
+          row.replayDbCpuOverGetCpu.push(replayDb.cpuUsPerCall.server / get.cpuUsPerCall.server);
+        }
       }
       ratios.push(row);
       const show = (xs: number[]): string =>
@@ -404,7 +421,8 @@ async function main(): Promise<void> {
       console.log(
         `  concurrency ${String(c).padStart(3)}: first call / no interceptor = ${show(row.firstOverPlain)} [target >= 0.6 at 64]` +
           `   replay / GetCharge = ${show(row.replayOverGet)} [target >= 1.0]` +
-          `   replay read from DB / GetCharge = ${show(row.replayDbOverGet)}` +
+          `   replay read from DB / GetCharge = ${show(row.replayDbOverGet)} [target >= 1.0 at 64]` +
+          `   its server CPU per call / GetCharge's = ${show(row.replayDbCpuOverGetCpu)} [target <= 1.2]` +
           `   first p99 / no-interceptor p99 = ${show(row.firstP99OverPlainP99)} [target <= 2.5]`,
       );
     }

@@ -19,3 +19,14 @@ export function queryOn<T>(conn: PoolConnection, sql: string, values: unknown[])
     (conn.connection as unknown as CallbackConnection).query(sql, values, (err, results) => (err ? reject(err) : resolve(results as T)));
   });
 }
+
+/**
+ * A prepared statement (binary protocol), for the hottest reads: the server
+ * parses the statement once per connection, and the row comes back in binary
+ * form (no number or date text to parse, no SQL text to escape per call).
+ */
+export function execute<T>(pool: Pool, sql: string, values: unknown[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    pool.pool.execute(sql, values as never, (err, results) => (err ? reject(err) : resolve(results as T)));
+  });
+}

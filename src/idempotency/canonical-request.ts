@@ -25,6 +25,7 @@ export class CanonicalRequest implements ClaimPayload {
   readonly fingerprintVersion = FINGERPRINT_VERSION;
   private body: Buffer | undefined;
   private digest: Buffer | undefined;
+  private validated: boolean;
 
   constructor(
     readonly method: string,
@@ -32,9 +33,27 @@ export class CanonicalRequest implements ClaimPayload {
     private readonly serialize: (value: unknown) => Uint8Array,
     /** The request as the client encoded it, when known. */
     private readonly raw: Buffer | undefined,
-  ) {}
+    /**
+     * Throws for a request that must be refused (validation). It runs before
+     * the payload is first encoded, hashed or compared by fingerprint, so
+     * before anything is written for it; a retry carrying exactly the bytes
+     * of a stored request (which passed it when that request was claimed) is
+     * matched without it.
+     */
+    private readonly validate?: () => void,
+  ) {
+    this.validated = validate === undefined;
+  }
+
+  /** Runs the validation once; throws what it throws. */
+  ensureValid(): void {
+    if (this.validated) return;
+    this.validate?.();
+    this.validated = true;
+  }
 
   get requestBody(): Buffer {
+    this.ensureValid();
     if (this.body === undefined) {
       try {
         this.body = canonicalBytes(this.message, this.serialize);
@@ -49,7 +68,13 @@ export class CanonicalRequest implements ClaimPayload {
     return (this.digest ??= fingerprintOf(this.method, this.requestBody));
   }
 
-  /** True when `record` holds this payload (its method is compared separately). */
+  /**
+   * True when `record` holds this payload (its method is compared separately).
+   * Byte-identical to the stored canonical request: true without validation
+   * (stored bytes are always a validated, re-encoded request, so they hold
+   * only valid UTF-8 and every limit was checked); otherwise by fingerprint,
+   * which validates first.
+   */
   samePayloadAs(record: Pick<IdempotencyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
     if (record.fingerprintVersion !== this.fingerprintVersion) return false;
     // Equal bytes decode to the same message, whose canonical form is the stored one.

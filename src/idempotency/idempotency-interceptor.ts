@@ -245,18 +245,11 @@ class KeyedCall {
       this.fail(ApiError.invalidArgument(`${this.method.path} is a unary method: send exactly one request message per call`, { reason: 'REQUEST_INVALID' }));
       return;
     }
-    let request: CanonicalRequest;
-    try {
-      // Refuse before you claim: a request validation rejects leaves nothing behind.
-      if (hasInvalidUtf8(message)) {
-        throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', { reason: 'FIELD_INVALID' });
-      }
-      this.shared.options.validate?.(this.method.path, message);
-      request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message));
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
+    // Refuse before you claim: a request validation rejects leaves nothing
+    // behind. The validation runs before the request is first encoded,
+    // hashed or written (see CanonicalRequest); a retry that carries the
+    // stored request's exact bytes is answered without it.
+    const request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message), () => this.validate(message));
     this.acquire(request).then(
       (won) => {
         if (!won) return;
@@ -274,6 +267,13 @@ class KeyedCall {
       // answered INTERNAL (with its cause logged), never dressed up as an outage.
       (err: unknown) => this.fail(err instanceof ApiError || err instanceof CanonicalizationError || !isStoreUnavailable(err) ? err : this.unavailable(err)),
     );
+  }
+
+  private validate(message: unknown): void {
+    if (hasInvalidUtf8(message)) {
+      throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', { reason: 'FIELD_INVALID' });
+    }
+    this.shared.options.validate?.(this.method.path, message);
   }
 
   /**
@@ -326,7 +326,7 @@ class KeyedCall {
     const headers = this.keyHeaders();
     headers.set(REPLAYED_HEADER, 'true');
     this.call.sendMetadata(headers);
-    const trailers = decodeTrailers(response.trailers);
+    const trailers = response.trailers.length > 0 ? decodeTrailers(response.trailers) : undefined;
     if (response.code === Code.OK && response.body) {
       this.call.sendMessage(new RawResponse(response.body), () => this.call.sendStatus({ code: Code.OK, details: 'OK', metadata: trailers }));
     } else {
@@ -373,6 +373,8 @@ class KeyedCall {
           this.replay(record);
           return undefined;
         case 'mismatch':
+          // A defective request is refused as such, whatever its key holds.
+          request.ensureValid();
           observe(IdempotencyEvent.Mismatched);
           throw ApiError.failedPrecondition(
             decision.what === 'method'
@@ -384,6 +386,7 @@ class KeyedCall {
           observe(IdempotencyEvent.AttentionAnswered);
           throw needsAttention();
         case 'expired':
+          request.ensureValid(); // nothing is written for a request that is refused
           await store.deleteExpired(record);
           record = undefined;
           continue;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
-import { query, queryOn } from '../db/query.js';
+import { execute, query, queryOn } from '../db/query.js';
 import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
@@ -65,6 +65,12 @@ interface Row extends RowDataPacket {
   db_now: Date;
 }
 
+/** Most outcomes carry no trailers (`[]`): those are not parsed. */
+function storedTrailers(json: Buffer | null): Array<[string, string]> {
+  if (!json || json.length <= 2) return [];
+  return JSON.parse(json.toString('utf8')) as Array<[string, string]>;
+}
+
 function toRecord(row: Row): IdempotencyRecord {
   const state = parseKeyState(row.state);
   return {
@@ -86,7 +92,7 @@ function toRecord(row: Row): IdempotencyRecord {
             code: Number(row.response_code),
             message: row.response_message ?? '',
             body: row.response_body,
-            trailers: row.response_trailers ? (JSON.parse(row.response_trailers.toString('utf8')) as Array<[string, string]>) : [],
+            trailers: storedTrailers(row.response_trailers),
           }
         : null,
     createdAt: row.created_at,
@@ -95,6 +101,8 @@ function toRecord(row: Row): IdempotencyRecord {
   };
 }
 
+
+const READ_BY_KEY = `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
 
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
@@ -206,7 +214,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   }
 
   async read(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const rows = await query<Row[]>(this.pool, `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`, [scope, key]);
+    const rows = await execute<Row[]>(this.pool, READ_BY_KEY, [scope, key]);
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
