@@ -59,10 +59,15 @@ describe('reads and readiness during a database outage (private database killed 
     await privateDb.db.kill('SIGKILL');
     return Date.now();
   }
-  async function restartDatabase(): Promise<number> {
+  /**
+   * Restarts the database. `beganAt` bounds the health events that can follow it: the
+   * server's probe may see the database up (and turn SERVING) before restart() itself returns.
+   */
+  async function restartDatabase(): Promise<{ beganAt: number; upAt: number }> {
+    const beganAt = Date.now();
     await privateDb.db.restart();
     down = false;
-    return Date.now();
+    return { beganAt, upAt: Date.now() };
   }
 
   before(async () => {
@@ -91,10 +96,10 @@ describe('reads and readiness during a database outage (private database killed 
       expect(await checkHealth(t.port, '')).to.deep.equal({ status: 'SERVING' });
       expect(await checkHealth(t.port, SERVICE)).to.deep.equal({ status: 'NOT_SERVING' });
 
-      const restartedAt = await restartDatabase();
-      const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
+      const restarted = await restartDatabase();
+      const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restarted.beganAt);
       expect(liveness.history.map((h) => h.status)).to.deep.equal(['SERVING']);
-      console.log(`      idle instance: NOT_SERVING ${notServingAt - killedAt} ms after the kill, SERVING ${servingAt - restartedAt} ms after the restart`);
+      console.log(`      idle instance: NOT_SERVING ${notServingAt - killedAt} ms after the kill, SERVING ${servingAt - restarted.upAt} ms after the restart returned`);
     } finally {
       health.close();
       liveness.close();
@@ -123,8 +128,8 @@ describe('reads and readiness during a database outage (private database killed 
       expectStoreUnavailable(await callUnary(t.client, getCharge, { chargeId }, unseenMd), 'GetCharge with an uncached API key');
       await health.until('NOT_SERVING', TRANSITION_DEADLINE_MS, killedAt);
 
-      const restartedAt = await restartDatabase();
-      await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
+      const restarted = await restartDatabase();
+      await health.until('SERVING', TRANSITION_DEADLINE_MS, restarted.beganAt);
       // Once health says SERVING, the very first reads succeed.
       const read = await callUnary(t.client, getCharge, { chargeId }, t.md());
       expect(read.error).to.equal(undefined);
@@ -179,10 +184,10 @@ describe('reads and readiness during a database outage (private database killed 
         const callAt = Date.now();
         expectStoreUnavailable(await callUnary(client, getCharge, { chargeId: 'ch_missing' }, md), 'GetCharge');
         const notServingAt = await health.until('NOT_SERVING', TRANSITION_DEADLINE_MS, callAt);
-        const restartedAt = await restartDatabase();
-        const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restartedAt);
+        const restarted = await restartDatabase();
+        const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restarted.beganAt);
         expect((await callUnary(client, getCharge, { chargeId: 'ch_missing' }, md)).error?.code).to.equal(grpc.status.NOT_FOUND);
-        console.log(`      after a failed call: NOT_SERVING ${notServingAt - callAt} ms after the call began, SERVING ${servingAt - restartedAt} ms after the restart`);
+        console.log(`      after a failed call: NOT_SERVING ${notServingAt - callAt} ms after the call began, SERVING ${servingAt - restarted.upAt} ms after the restart returned`);
       } finally {
         health.close();
       }
