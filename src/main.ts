@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
 import { ProviderClient } from './provider/provider-client.js';
 import { startServer, type RunningServer } from './server.js';
-import { ServerMetrics } from './grpc/metrics.js';
+import { ServerMetrics } from './metrics.js';
 import { loadTlsCredentials } from './tls-credentials.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */

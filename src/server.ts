@@ -14,7 +14,7 @@ import { StoreReadiness } from './grpc/store-readiness.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
 import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 import { Reaper } from './idempotency/reaper.js';
-import type { ServerMetrics } from './grpc/metrics.js';
+import type { ServerMetrics } from './metrics.js';
 import { resumableMethods } from './payments/resumable-methods.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';

@@ -6,7 +6,7 @@ import type { RowDataPacket } from 'mysql2';
 import type { LocalMysql } from '../src/db/local-mysql.js';
 import type { Pool } from '../src/db/pool.js';
 import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/grpc/metrics.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';

@@ -6,7 +6,7 @@ import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/grpc/metrics.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { createLogger } from '../src/logger.js';
 import type { Pool } from '../src/db/pool.js';

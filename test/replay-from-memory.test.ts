@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { status as Code, type Metadata } from '@grpc/grpc-js';
 import { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/grpc/metrics.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { metadata, rawUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';

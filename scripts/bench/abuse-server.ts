@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { createPool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { PerCallKeyLookup } from '../../src/merchants/per-call-key-lookup.js';
+import { PerCallKeyLookup } from '../../src/grpc/per-call-key-lookup.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
 import { countStatements } from '../../test/support/statement-counter.js';

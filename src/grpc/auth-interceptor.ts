@@ -1,7 +1,7 @@
 import { type Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
 import { errorLogFields } from '../db/driver-error.js';
 import { createLogger, type Logger } from '../logger.js';
-import { PerCallKeyLookup } from '../merchants/per-call-key-lookup.js';
+import { PerCallKeyLookup } from './per-call-key-lookup.js';
 import { ApiError } from './api-error.js';
 import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { peerKey, type PeerFailureLimiter } from './peer-failure-limiter.js';

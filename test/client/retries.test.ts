@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { PaymentsClient, PaymentsError, type ClientEvent, type PaymentsClientOptions } from '../../src/client/index.js';
-import { ServerMetrics } from '../../src/grpc/metrics.js';
+import { ServerMetrics } from '../../src/metrics.js';
 import { createLogger } from '../../src/logger.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';

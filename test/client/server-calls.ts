@@ -1,4 +1,4 @@
-import type { ServerMetrics } from '../../src/grpc/metrics.js';
+import type { ServerMetrics } from '../../src/metrics.js';
 
 /**
  * How many calls of `method` (full path) the server finished, counted by the server itself, so a

@@ -17,7 +17,7 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import { keyedMethods } from '../../src/client/keyed-methods.js';
 import { PaymentServiceClient, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../../src/grpc/metrics.js';
+import { ServerMetrics } from '../../src/metrics.js';
 import { findGrpcPython } from '../clients/python-env.js';
 import { findProtoc, generatePythonStubs } from '../clients/python-stubs.js';
 import { callUnary } from '../support/grpc-client.js';

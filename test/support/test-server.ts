@@ -9,7 +9,7 @@ import { startProviderSimulator, type ProviderSimulator } from '../../src/simula
 import { startServer, type RunningServer } from '../../src/server.js';
 import { sharedPool } from './database.js';
 import { claimStatementSetting, type ClaimStatement } from '../../src/config.js';
-import type { ServerMetrics } from '../../src/grpc/metrics.js';
+import type { ServerMetrics } from '../../src/metrics.js';
 import { metadata, paymentClient } from './grpc-client.js';
 
 export interface TestServer {

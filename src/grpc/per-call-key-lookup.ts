@@ -1,4 +1,4 @@
-import type { ApiKeyAuthenticator } from '../grpc/api-key-authenticator.js';
+import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
 
 /** Positive lookups are cached this long. */
 const POSITIVE_CACHE_TTL_MS = 30_000;

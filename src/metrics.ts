@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { IdempotencyEvent, IdempotencyObserver } from '../idempotency/idempotency-events.js';
+import type { IdempotencyEvent, IdempotencyObserver } from './idempotency/idempotency-events.js';
 
 const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Code).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
 
