@@ -13,12 +13,19 @@ const MAX_CAUSE_DEPTH = 3;
  */
 export function safeError(err: unknown, depth = 0): Record<string, unknown> {
   if (!(err instanceof Error)) return { type: typeof err };
-  const e = err as Error & { code?: unknown; errno?: unknown; sqlState?: unknown; sql?: unknown };
-  const driver = e.sql !== undefined || e.sqlState !== undefined || typeof e.errno === 'number';
+  const e = err as Error & { code?: unknown; errno?: unknown; sqlState?: unknown; sql?: unknown; fatal?: unknown };
+  // What only the driver (or a socket under it) sets; see src/db/driver-error.ts.
+  const driver =
+    e.sql !== undefined ||
+    e.sqlState !== undefined ||
+    typeof e.errno === 'number' ||
+    typeof e.fatal === 'boolean' ||
+    (typeof e.code === 'string' && e.code.startsWith('PROTOCOL_'));
   const out: Record<string, unknown> = { type: e.name };
   if (typeof e.code === 'string' || typeof e.code === 'number') out['code'] = e.code;
   if (typeof e.errno === 'number') out['errno'] = e.errno;
   if (typeof e.sqlState === 'string') out['sqlState'] = e.sqlState;
+  if (typeof e.fatal === 'boolean') out['fatal'] = e.fatal;
   if (!driver) {
     out['message'] = e.message;
     out['stack'] = e.stack;

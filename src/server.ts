@@ -23,7 +23,6 @@ import { withRawMessages } from './idempotency/raw-response.js';
 import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
 import { ApiKeyIndex } from './merchants/api-key-index.js';
-import { errorLogFields } from './db/driver-error.js';
 import { ChargeRepository } from './payments/charge-repository.js';
 import { paymentHandlers } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
@@ -112,7 +111,7 @@ const initialRecoveryPoint = (): RecoveryPoint => RecoveryPoint.ProviderRequeste
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
-  const apiKeyIndex = o.apiKeys ? undefined : new ApiKeyIndex(o.pool, (err) => o.log.warn({ ...errorLogFields(err) }, 'API key index refresh failed'));
+  const apiKeyIndex = o.apiKeys ? undefined : new ApiKeyIndex(o.pool, (err) => o.log.warn({ err }, 'API key index refresh failed'));
   await apiKeyIndex?.start();
   const apiKeys: ApiKeyAuthenticator = o.apiKeys ?? apiKeyIndex!;
   const observe = o.metrics?.observe;

@@ -44,22 +44,3 @@ export function driverErrorOf(err: unknown, depth = 0): DriverError | undefined 
   }
   return driverErrorOf(err.cause, depth + 1);
 }
-
-/**
- * Log fields for an error that may come from the database. A driver error's message and its
- * `sql`/`sqlMessage` can quote customer data or key hashes, so only its codes are logged; any
- * other error is logged whole (with its stack), as it carries no statement.
- */
-export function errorLogFields(err: unknown): Record<string, unknown> {
-  const driver = driverErrorOf(err);
-  if (driver === undefined) return { err };
-  return {
-    dbError: {
-      ...(driver.code !== undefined ? { code: driver.code } : {}),
-      ...(driver.errno !== undefined ? { errno: driver.errno } : {}),
-      ...(driver.sqlState !== undefined ? { sqlState: driver.sqlState } : {}),
-      ...(driver.fatal !== undefined ? { fatal: driver.fatal } : {}),
-    },
-    ...(driver !== err && err instanceof Error ? { wrappedIn: err.name } : {}),
-  };
-}

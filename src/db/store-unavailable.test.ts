@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import { expect } from 'chai';
 import { sharedPool } from '../../test/support/database.js';
-import { errorLogFields } from './driver-error.js';
+import { safeError } from '../logger.js';
 import { createPool, type Pool } from './pool.js';
 import { isStoreUnavailable, StoreFailure, storeFailureOf } from './store-unavailable.js';
 
@@ -58,9 +58,9 @@ describe('storeFailureOf (classifying real driver errors)', function () {
     const [[{ id }]] = (await victim.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     await pool.query('KILL ?', [id]);
     const lost = await failureOf(victim.query('SELECT 1'));
-    expect(storeFailureOf(lost), JSON.stringify(errorLogFields(lost))).to.equal(StoreFailure.Unreachable);
+    expect(storeFailureOf(lost), JSON.stringify(safeError(lost))).to.equal(StoreFailure.Unreachable);
     const closed = await failureOf(victim.query('SELECT 1'));
-    expect(storeFailureOf(closed), JSON.stringify(errorLogFields(closed))).to.equal(StoreFailure.Unreachable);
+    expect(storeFailureOf(closed), JSON.stringify(safeError(closed))).to.equal(StoreFailure.Unreachable);
     victim.destroy();
   });
 
@@ -110,26 +110,26 @@ describe('storeFailureOf (classifying real driver errors)', function () {
 
   it('does not take a refused connection of another client (the provider\'s HTTP client) for the database', async () => {
     const err = await failureOf(fetch(`http://127.0.0.1:${await closedPort()}/v1/payment_intents`));
-    expect(JSON.stringify(errorLogFields(err))).to.not.include('dbError');
     expect(storeFailureOf(err)).to.equal(undefined);
     expect(storeFailureOf(new Error('provider request failed', { cause: err }))).to.equal(undefined);
   });
 });
 
-describe('errorLogFields', () => {
+describe('the logger\'s error serializer on real driver errors', () => {
   it('logs a driver error by its codes only: never its statement, values or message', async () => {
     const pool = await sharedPool();
     const marker = `customer-secret-${randomUUID()}`;
     const err = await failureOf(pool.query('SELECT * FROM no_such_table_for_logs WHERE note = ?', [marker]));
     expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).to.include(marker); // what mysql2 would have let through
-    const logged = JSON.stringify(errorLogFields(new Error('wrapped', { cause: err })));
+    const logged = JSON.stringify(safeError(new Error('wrapped', { cause: err })));
     expect(logged).to.include('"errno":1146').and.include('ER_NO_SUCH_TABLE');
     expect(logged).to.not.include(marker);
     expect(logged).to.not.match(/SELECT|no_such_table_for_logs/);
   });
 
-  it('logs any other error whole, with its stack', () => {
-    const err = new TypeError('x is undefined');
-    expect(errorLogFields(err)).to.deep.equal({ err });
+  it('logs any other error with its message and stack', () => {
+    const out = safeError(new TypeError('x is undefined'));
+    expect(out['message']).to.equal('x is undefined');
+    expect(String(out['stack'])).to.include('x is undefined');
   });
 });

@@ -1,5 +1,4 @@
 import { type Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
-import { errorLogFields } from '../db/driver-error.js';
 import { createLogger, type Logger } from '../logger.js';
 import { PerCallKeyLookup } from './per-call-key-lookup.js';
 import { ApiError } from './api-error.js';
@@ -64,7 +63,7 @@ export function authInterceptor(options: AuthInterceptorOptions | Authenticate, 
             const answer = (err: unknown): void => {
               const status = toStatus(err);
               // Logged by codes only: the failed statement carries key hashes.
-              if (!status.known) log.error({ ...errorLogFields(err), method: methodDescriptor.path }, 'authentication lookup failed');
+              if (!status.known) log.error({ err, method: methodDescriptor.path }, 'authentication lookup failed');
               call.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
             };
             const reject = (details: string): void => answer(ApiError.unauthenticated(details));

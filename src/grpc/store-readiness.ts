@@ -1,5 +1,4 @@
 import type { ServingStatus } from 'grpc-health-check';
-import { errorLogFields } from '../db/driver-error.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -128,7 +127,7 @@ export class StoreReadiness {
     if (status === 'NOT_SERVING') {
       this.downSince = Date.now();
       // Codes only: a driver error's message may quote a statement.
-      this.o.log.warn({ ...errorLogFields(err) }, 'payments store unreachable: readiness is NOT_SERVING');
+      this.o.log.warn({ err }, 'payments store unreachable: readiness is NOT_SERVING');
     } else if (previous !== undefined) {
       this.o.log.info({ downMs: Date.now() - (this.downSince ?? Date.now()) }, 'payments store reachable again: readiness is SERVING');
     }

@@ -1,5 +1,4 @@
 import type { handleUnaryCall, Metadata, ServerUnaryCall } from '@grpc/grpc-js';
-import { errorLogFields } from '../db/driver-error.js';
 import type { Logger } from '../logger.js';
 import { toStatus } from './to-status.js';
 
@@ -25,7 +24,7 @@ export function unary<Req, Res>(
       (response) => callback(null, response),
       (err: unknown) => {
         const status = toStatus(err);
-        if (!status.known) log.error({ ...errorLogFields(err), method }, 'unhandled error in handler');
+        if (!status.known) log.error({ err, method }, 'unhandled error in handler');
         callback({ code: status.code, details: status.details, metadata: status.metadata });
       },
     );
