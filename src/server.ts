@@ -24,7 +24,7 @@ import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
 import { ApiKeyIndex } from './merchants/api-key-index.js';
 import { ChargeRepository } from './payments/charge-repository.js';
-import { paymentHandlers } from './payments/payment-handlers.js';
+import { paymentHandlers, type ClaimedCall } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
 import { validateRequest } from './payments/request-validation.js';
 import type { ProviderClient } from './provider/provider-client.js';
@@ -53,8 +53,11 @@ export interface ServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Seals ListCharges page tokens (PAYMENTS_PAGE_TOKEN_KEY); unset: the key stored in the database. */
   pageTokenKey?: Uint8Array;
-  /** Only for the benchmark's baseline: serve mutating RPCs without the idempotency interceptor. */
-  withoutIdempotency?: boolean;
+  /**
+   * Only for the benchmarks' baseline: serve mutating RPCs without the idempotency interceptor
+   * (and without the completer and the reaper), each call run with the claim this supplies.
+   */
+  withoutIdempotency?: ClaimedCall;
   metrics?: ServerMetrics;
   /** Background completer pass interval; 0 disables it. */
   completerIntervalMs?: number;
@@ -159,8 +162,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     'grpc.max_receive_message_length': 1024 * 1024,
     'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
   });
-  const service = new PaymentService(new ChargeRepository(o.pool), o.provider, !o.withoutIdempotency, o.pageTokenKey);
-  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log));
+  const service = new PaymentService(new ChargeRepository(o.pool), o.provider, o.pageTokenKey);
+  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log, o.withoutIdempotency));
   health.addToServer(server);
   addReflection(server, descriptorSet);
 

@@ -117,7 +117,7 @@ describe('ListCharges page tokens', () => {
       expect(onSecond.error).to.equal(undefined);
       expect(onSecond.response!.charges).to.have.length(1);
 
-      const configured = new PaymentService(new ChargeRepository(t.pool), provider, true, randomBytes(32));
+      const configured = new PaymentService(new ChargeRepository(t.pool), provider, randomBytes(32));
       let refused: unknown;
       await configured.listCharges(t.merchantId, { pageSize: 1, pageToken: token, customerId: 'cus_shared' }).catch((err: unknown) => (refused = err));
       expect(refused).to.have.property('code', Code.INVALID_ARGUMENT);

@@ -3,9 +3,10 @@
  * duplicate-charge benchmark (scripts/bench/duplicates.ts starts several). It
  * is the product's gRPC server with the idempotency interceptor replaced by a
  * naive one, or CreateCharge wrapped by the peer library: same auth
- * interceptor, same PaymentService and handlers, same charge writes (the
- * handler writes the charge row itself, as in `startServer`'s
- * `withoutIdempotency` mode) and a provider key that is new on every call.
+ * interceptor, same PaymentService and handlers, same charge writes (each
+ * call runs with a PlainClaim, as in `bench:throughput`'s server without the
+ * interceptor: the handler writes the charge row itself) and a provider key
+ * that is new on every call.
  *
  *   tsx scripts/bench/duplicates-server.ts --strategy check-then-insert|in-memory-cache|redis-get-then-set|powertools-redis|node-idempotency-redis
  *
@@ -33,6 +34,7 @@ import { connectRedis, DEFAULT_REDIS_URL, RedisGetThenSetStore } from './naive-r
 import { isPeerStrategy, PEER_STRATEGIES, peerHandlers, type PeerIdempotency, type PeerStrategy } from './peer-idempotency.js';
 import { nodeIdempotencyPeer } from './peer-node-idempotency.js';
 import { powertoolsPeer } from './peer-powertools.js';
+import { withPlainClaim } from './plain-claim.js';
 
 /** The benchmark stops servers only after their calls have ended; this bounds a wedged shutdown. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -76,8 +78,10 @@ async function main(): Promise<void> {
   const log = createLogger(process.env['LOG_LEVEL'] ?? 'info');
   const pool = createPool(required('MYSQL_URL'));
   const provider = new ProviderClient({ baseUrl: required('PAYMENTS_PROVIDER_URL'), secretKey: required('PAYMENTS_PROVIDER_SECRET_KEY') });
-  // `false`: no claim is required, so the handler writes the charge row directly and uses a fresh provider key.
-  const service = new PaymentService(new ChargeRepository(pool), provider, false);
+  const repo = new ChargeRepository(pool);
+  const service = new PaymentService(repo, provider);
+  // No idempotency claim: each call runs with a PlainClaim, so the handler writes the charge row directly and uses a fresh provider key.
+  const plainClaim = withPlainClaim(repo);
   const merchants = new MerchantStore(pool);
   const auth = authInterceptor((apiKey) => merchants.authenticate(apiKey), log);
 
@@ -87,12 +91,12 @@ async function main(): Promise<void> {
     const store = await naiveStore(strategy, pool);
     closeStore = () => store.close();
     server = new grpc.Server({ interceptors: [auth, naiveIdempotencyInterceptor(store, log)], 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-    server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, log));
+    server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, log, plainClaim));
   } else {
     const library = await peer(strategy);
     closeStore = () => library.close();
     server = new grpc.Server({ interceptors: [auth], 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-    server.addService(PaymentServiceService, peerHandlers(service, library, log));
+    server.addService(PaymentServiceService, peerHandlers(service, library, plainClaim, log));
   }
   const listen = process.env['PAYMENTS_LISTEN'] ?? '127.0.0.1:0';
   const port = await new Promise<number>((resolve, reject) =>

@@ -5,7 +5,7 @@ import { merchantOf } from '../../src/grpc/auth-interceptor.js';
 import { unary } from '../../src/grpc/unary-handler.js';
 import { readIdempotencyKey } from '../../src/idempotency/idempotency-key.js';
 import type { Logger } from '../../src/logger.js';
-import { paymentHandlers } from '../../src/payments/payment-handlers.js';
+import { paymentHandlers, type ClaimedCall } from '../../src/payments/payment-handlers.js';
 import type { PaymentService } from '../../src/payments/payment-service.js';
 
 /**
@@ -60,18 +60,18 @@ export function chargeFromJson(value: unknown): Charge {
 
 /**
  * The product's handlers with CreateCharge behind `peer`: same validation,
- * same provider call, same charge writes (the use case runs unclaimed, with a
- * provider key that is new on every run, as in the naive rows), keyed by
- * merchant and idempotency key like the product.
+ * same provider call, same charge writes (the use case runs with `withClaim`'s
+ * plain claim, with a provider key that is new on every run, as in the naive
+ * rows), keyed by merchant and idempotency key like the product.
  */
-export function peerHandlers(service: PaymentService, peer: PeerIdempotency, log: Logger): PaymentServiceServer {
+export function peerHandlers(service: PaymentService, peer: PeerIdempotency, withClaim: ClaimedCall, log: Logger): PaymentServiceServer {
   return {
-    ...paymentHandlers(service, log),
+    ...paymentHandlers(service, log, withClaim),
     createCharge: unary(log, 'CreateCharge', (req, md) => {
       const merchantId = merchantOf(md);
       if (merchantId === undefined) throw ApiError.unauthenticated('missing API key');
       const key = readIdempotencyKey(md);
-      return peer.createCharge(`${merchantId}:${key}`, req, () => service.createCharge(merchantId, req, undefined));
+      return peer.createCharge(`${merchantId}:${key}`, req, () => withClaim(md, (claim) => service.createCharge(merchantId, req, claim)));
     }),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * One server process of the cost benchmark: the real startServer, with or
- * without the idempotency interceptor, plus a counter of database round
+ * without the idempotency interceptor (without: each call runs with a
+ * PlainClaim, see plain-claim.ts), plus a counter of database round
  * trips (every query sent on a connection, a multi-statement batch counting
  * once) and of bytes allocated on its JS heap. Prints {"port":...,"counters":...}
  * as one JSON line when ready.
@@ -12,8 +13,10 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
+import { ChargeRepository } from '../../src/payments/charge-repository.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
+import { withPlainClaim } from './plain-claim.js';
 
 let roundTrips = 0;
 
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
     inFlightWaitMs: 10_000,
     // One merchant's ceiling is what this measures: the per-merchant fairness limit stays out of the way.
     maxInFlightPerMerchant: 1_000_000,
-    withoutIdempotency: values.plain,
+    ...(values.plain ? { withoutIdempotency: withPlainClaim(new ChargeRepository(pool)) } : {}),
     ...(values['replay-cache-entries'] !== undefined ? { replayCacheEntries: Number(values['replay-cache-entries']) } : {}),
   });
   const counters = http.createServer((_req, res) => res.end(JSON.stringify({ roundTrips, allocatedBytes: allocatedBytes() })));

@@ -103,13 +103,11 @@ function toCharge(row: ChargeRow): ChargeRecord {
   };
 }
 
-/** A condition appended to a write (e.g. the idempotency fence); empty means unconditional. */
+/** The condition every write carries: the idempotency fence of the claim it is made under (see GuardedWrite). */
 export interface WriteGuard {
   sql: string;
   values: unknown[];
 }
-
-const NO_GUARD: WriteGuard = { sql: '1 = 1', values: [] };
 
 /** Session variable: whether the refund's charge update matched, so the refund row is written only then. */
 const REFUND_APPLIED = '@refund_charge_applied';
@@ -137,7 +135,7 @@ function parseRefundState(value: string): RefundState {
 export class ChargeRepository {
   constructor(private readonly pool: Pool) {}
 
-  insertCharge(c: ChargeRecord, idempotencyKeyId: string | null, guard: WriteGuard = NO_GUARD): SqlStatement {
+  insertCharge(c: ChargeRecord, idempotencyKeyId: string | null, guard: WriteGuard): SqlStatement {
     return {
       sql: `INSERT INTO charges (id, merchant_id, idempotency_key_id, status, amount, amount_captured, amount_refunded,
               currency, customer_id, description, metadata, capture_method, payment_method, failure_code, decline_code,
@@ -152,7 +150,7 @@ export class ChargeRepository {
   }
 
   /** Moves a charge from `expected` status to its new amounts and status. */
-  updateCharge(c: ChargeRecord, expected: ChargeState, guard: WriteGuard = NO_GUARD): SqlStatement {
+  updateCharge(c: ChargeRecord, expected: ChargeState, guard: WriteGuard): SqlStatement {
     return {
       sql: `UPDATE charges SET status = ?, amount_captured = ?, amount_refunded = ?, updated_at = ?
              WHERE id = ? AND merchant_id = ? AND status = ? AND ${guard.sql}`,
@@ -165,7 +163,7 @@ export class ChargeRepository {
    * `REFUND_APPLIED` to whether it matched (its affected rows, read by the next statement).
    * Single-table UPDATE assignments run left to right, so the status sees the new amount.
    */
-  refundCharge(c: ChargeRecord, refundAmount: number, guard: WriteGuard = NO_GUARD): SqlStatement {
+  refundCharge(c: ChargeRecord, refundAmount: number, guard: WriteGuard): SqlStatement {
     return {
       sql: `UPDATE charges SET amount_refunded = amount_refunded + ?,
               status = IF(amount_refunded >= amount_captured, 'refunded', 'partially_refunded'), updated_at = ?
@@ -179,12 +177,12 @@ export class ChargeRepository {
    * Keeps whether the statement just before it changed exactly one row, for a later statement of
    * the same transaction (ROW_COUNT() only reaches the next statement).
    */
-  rememberRowCount(guard: WriteGuard = NO_GUARD): SqlStatement {
+  rememberRowCount(guard: WriteGuard): SqlStatement {
     return { sql: `SET ${REFUND_APPLIED} = (ROW_COUNT() = 1 AND ${guard.sql})`, values: [...guard.values] };
   }
 
   /** The charge as this transaction sees it (after its own updates): the snapshot an answer is built from. */
-  selectCharge(merchantId: string, id: string, guard: WriteGuard = NO_GUARD): SqlStatement {
+  selectCharge(merchantId: string, id: string, guard: WriteGuard): SqlStatement {
     return { sql: `SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ? AND ${guard.sql}`, values: [id, merchantId, ...guard.values] };
   }
 
@@ -195,7 +193,7 @@ export class ChargeRepository {
   }
 
   /** Inserts a refund; with `onlyIfApplied`, only when the refundCharge before it matched (see rememberRowCount). */
-  insertRefund(r: RefundRecord, idempotencyKeyId: string | null, guard: WriteGuard = NO_GUARD, onlyIfApplied = false): SqlStatement {
+  insertRefund(r: RefundRecord, idempotencyKeyId: string | null, guard: WriteGuard, onlyIfApplied = false): SqlStatement {
     return {
       sql: `INSERT INTO refunds (id, merchant_id, charge_id, idempotency_key_id, amount, currency, status, reason,
               provider_reference, created_at)

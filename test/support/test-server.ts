@@ -7,6 +7,8 @@ import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { ChargeRepository } from '../../src/payments/charge-repository.js';
+import { withPlainClaim } from '../../scripts/bench/plain-claim.js';
 import { sharedPool } from './database.js';
 import { claimStatementSetting, type ClaimStatement } from '../../src/config.js';
 import type { ServerMetrics } from '../../src/metrics.js';
@@ -35,6 +37,7 @@ export interface TestServerOptions {
   providerWindowSeconds?: number;
   inFlightWaitMs?: number;
   providerTimeoutMs?: number;
+  /** The benchmarks' baseline: no idempotency interceptor, each call run with a PlainClaim (scripts/bench/plain-claim.ts). */
   withoutIdempotency?: boolean;
   /** Completed outcomes kept in memory for replays (the server's default when unset). */
   replayCacheEntries?: number;
@@ -65,7 +68,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     inFlightWaitMs: o.inFlightWaitMs ?? 10_000,
     ...(o.providerWindowSeconds !== undefined ? { providerWindowSeconds: o.providerWindowSeconds } : {}),
     ...(o.maxInFlightPerMerchant !== undefined ? { maxInFlightPerMerchant: o.maxInFlightPerMerchant } : {}),
-    ...(o.withoutIdempotency ? { withoutIdempotency: true } : {}),
+    ...(o.withoutIdempotency ? { withoutIdempotency: withPlainClaim(new ChargeRepository(pool)) } : {}),
     ...(o.replayCacheEntries !== undefined ? { replayCacheEntries: o.replayCacheEntries } : {}),
     ...(o.completerIntervalMs !== undefined ? { completerIntervalMs: o.completerIntervalMs } : {}),
     ...(o.reaperIntervalMs !== undefined ? { reaperIntervalMs: o.reaperIntervalMs } : {}),
