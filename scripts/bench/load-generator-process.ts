@@ -17,9 +17,9 @@ export interface BenchServer {
   child: ChildProcess;
 }
 
-/** Starts scripts/bench/throughput-server.ts with `args`; resolves once it prints its ports. */
-export function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+/** Starts scripts/bench/throughput-server.ts with `args` (and Node flags such as --cpu-prof); resolves once it prints its ports. */
+export function startBenchServer(args: string[], nodeFlags: string[] = []): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

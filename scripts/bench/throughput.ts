@@ -20,11 +20,9 @@
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
@@ -36,17 +34,10 @@ import { createPool, type Pool } from '../../src/db/pool.js';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
-import { LoadGeneratorProcess, slicePattern } from './load-generator-process.js';
+import { type BenchServer, LoadGeneratorProcess, processCpuMs, slicePattern, startBenchServer, untilQuiet } from './load-generator-process.js';
 import { BENCH_CHARGE, type Scenario, type TargetTotals } from './load-generator.js';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const REPLAY_KEYS = 1000;
-
-interface BenchServer {
-  port: number;
-  countersPort: number;
-  child: ChildProcess;
-}
 
 function log(message: string): void {
   process.stderr.write(`[bench:throughput] ${message}\n`);
@@ -58,18 +49,9 @@ function profileFlags(name: string): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, name)] : [];
 }
 
-function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(process.execPath, [...profileFlags(args.includes('--plain') ? 'server-plain' : args.includes('--replay-cache-entries') ? 'server-replay-db' : 'server'), '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-    readline.createInterface({ input: child.stdout! }).once('line', (line) => {
-      const { port, counters } = JSON.parse(line) as { port: number; counters: number };
-      resolve({ port, countersPort: counters, child });
-    });
-  });
+function startProfiledServer(args: string[]): Promise<BenchServer> {
+  const name = args.includes('--plain') ? 'server-plain' : args.includes('--replay-cache-entries') ? 'server-replay-db' : 'server';
+  return startBenchServer(args, profileFlags(name));
 }
 
 /** The server's own counters: database round trips, and bytes its JS heap has allocated. */
@@ -83,48 +65,8 @@ async function dbStatus(pool: Pool): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [String(r['Variable_name']), Number(r['Value'])]));
 }
 
-const CLOCK_TICKS_PER_SECOND = ((): number => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU milliseconds a process has used so far (Linux /proc), or NaN where unknown. */
-function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return NaN;
-  }
-}
-
-const QUIET_SAMPLE_MS = 250;
-/** A scenario starts once these processes together use less than this share of one core... */
-const QUIET_CPU_SHARE = 0.1;
-/** ...or after this long, whichever comes first. */
+/** A scenario waits at most this long for the database and the servers to go idle. */
 const QUIET_MAX_WAIT_MS = 20_000;
-
-/**
- * Waits until the database and the servers are idle: the writes of one
- * scenario (InnoDB purge and page flushing after thousands of inserts) must
- * not bill their CPU to the next one. Returns how long it waited.
- */
-async function untilQuiet(pids: Array<number | undefined>): Promise<number> {
-  const start = Date.now();
-  const total = (): number => pids.reduce((sum: number, pid) => sum + (processCpuMs(pid) || 0), 0);
-  for (;;) {
-    const before = total();
-    await new Promise((resolve) => setTimeout(resolve, QUIET_SAMPLE_MS));
-    const elapsed = Date.now() - start;
-    if (total() - before < QUIET_CPU_SHARE * QUIET_SAMPLE_MS || elapsed >= QUIET_MAX_WAIT_MS) return elapsed;
-  }
-}
 
 /** Creates completed keys (for replays) and charges (for reads) through the idempotent server. */
 async function seed(port: number, apiKey: string): Promise<{ keys: string[]; chargeIds: string[] }> {
@@ -193,10 +135,10 @@ async function main(): Promise<void> {
     await migrate(pool);
     const { apiKey } = await new MerchantStore(pool).create(`bench-${randomUUID()}`);
     const common = ['--mysql-url', url, '--provider-url', sim.url, '--provider-key', sim.secretKey];
-    const idempotent = await startBenchServer(common);
-    const plain = await startBenchServer([...common, '--plain']);
+    const idempotent = await startProfiledServer(common);
+    const plain = await startProfiledServer([...common, '--plain']);
     // The same interceptor with no completed outcomes in memory: every replay reads the database.
-    const readingReplays = await startBenchServer([...common, '--replay-cache-entries', '0']);
+    const readingReplays = await startProfiledServer([...common, '--replay-cache-entries', '0']);
     servers.push(idempotent, plain, readingReplays);
     log('seeding completed keys and charges');
     const { keys, chargeIds } = await seed(idempotent.port, apiKey);
@@ -323,11 +265,11 @@ async function main(): Promise<void> {
       for (let round = 1; round <= rounds; round++) {
         // Odd rounds run the groups in the order given, even rounds in reverse.
         for (const group of round % 2 === 1 ? groups : [...groups].reverse()) {
-          const waited = await untilQuiet(quietPids);
+          const waited = await untilQuiet(quietPids, QUIET_MAX_WAIT_MS);
           log(
             `${group.map((g) => g.label).join(' | ')} at concurrency ${concurrency}, round ${round}/${rounds} ` +
               `(${slicesPerTarget} slice${slicesPerTarget > 1 ? 's' : ''} of ${Math.round(durationMs / slicesPerTarget)} ms each)` +
-              (waited > QUIET_SAMPLE_MS ? `, after ${waited} ms for the database to go quiet` : ''),
+              (waited > 250 /* more than one idle sample */ ? `, after ${waited} ms for the database to go quiet` : ''),
           );
           const measured = await runGroup(group, concurrency, warmupMs, slicesPerTarget);
           measured.forEach((m, i) => {
