@@ -37,14 +37,15 @@ class UsageError extends Error {
 type Command = { kind: 'attention'; limit: number } | { kind: 'retry' | 'release'; id: string };
 
 function parseCommand(argv: string[]): Command | 'help' {
-  let parsed;
+  const config = {
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { id: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  } as const;
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { id: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs(config);
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

@@ -75,19 +75,20 @@ const OPTIONS_OF: Record<Command['kind'], readonly string[]> = {
 };
 
 function parseCommand(argv: string[]): Command | 'help' {
-  let parsed;
+  const config = {
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      name: { type: 'string' },
+      merchant: { type: 'string' },
+      prefix: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  } as const;
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        name: { type: 'string' },
-        merchant: { type: 'string' },
-        prefix: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs(config);
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

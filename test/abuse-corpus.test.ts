@@ -125,7 +125,7 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
     });
   }
 
-  afterEach(function () {
+  afterEach(() => {
     // After every case the process is still up and answers.
     expect(server.child.exitCode, 'server process exited').to.equal(null);
   });

@@ -93,7 +93,7 @@ interface Toolchain {
 
 const create = PaymentServiceClient.prototype.createCharge;
 
-describe('cross-language idempotency (Python grpcio client and TS client)', function () {
+describe('cross-language idempotency (Python grpcio client and TS client)', () => {
   let toolchain: Toolchain | undefined;
   let stubsDir: string | undefined;
   let t: TestServer | undefined;
@@ -111,7 +111,7 @@ describe('cross-language idempotency (Python grpcio client and TS client)', func
     t = await startTestServer();
   });
 
-  after(async function () {
+  after(async () => {
     await t?.close();
     if (stubsDir !== undefined) rmSync(stubsDir, { recursive: true, force: true });
   });
@@ -156,7 +156,7 @@ describe('cross-language idempotency (Python grpcio client and TS client)', func
     return server().sim.paymentIntents().filter((pi) => pi.metadata[RUN_KEY] === run).length;
   }
 
-  it('replays to a Python client that retries a TS client request (other map order, explicit defaults)', async function () {
+  it('replays to a Python client that retries a TS client request (other map order, explicit defaults)', async () => {
     const run = randomUUID();
     const key = `xlang-${randomUUID()}`;
     const request = tsRequest(run);
@@ -175,7 +175,7 @@ describe('cross-language idempotency (Python grpcio client and TS client)', func
     expect(providerIntentsOf(run)).to.equal(1);
   });
 
-  it('replays to a TS client that retries a Python client request', async function () {
+  it('replays to a TS client that retries a Python client request', async () => {
     const run = randomUUID();
     const key = `xlang-${randomUUID()}`;
     const request = tsRequest(run);
@@ -194,7 +194,7 @@ describe('cross-language idempotency (Python grpcio client and TS client)', func
     expect(providerIntentsOf(run)).to.equal(1);
   });
 
-  it('refuses a Python retry with another amount with FAILED_PRECONDITION (negative control)', async function () {
+  it('refuses a Python retry with another amount with FAILED_PRECONDITION (negative control)', async () => {
     const run = randomUUID();
     const key = `xlang-${randomUUID()}`;
     const request = tsRequest(run);

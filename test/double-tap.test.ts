@@ -45,7 +45,7 @@ describe('exactly-once at scale across three server processes sharing one databa
     callers = servers.map((s) => rawCaller(s.port));
   });
   after(async () => {
-    callers.forEach((c) => c.close());
+    for (const c of callers) c.close();
     await Promise.all(servers.map((s) => s.stop()));
     await sim.close();
   });

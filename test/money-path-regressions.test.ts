@@ -103,8 +103,8 @@ describe('money-path regressions (issue: no input, storage error or passage of t
     expect(again.response?.id).to.equal(resumed.response?.id);
     const row = await keyRow(t.pool, t.merchantId, key);
     const [[now]] = await t.pool.query<RowDataPacket[]>('SELECT NOW(6) AS now');
-    expect((row?.['expires_at'] as Date).getTime()).to.be.greaterThan((now!['now'] as Date).getTime() + 1_000);
-    expect(new Date(String(again.headers.get('idempotency-expires-at')[0])).getTime()).to.equal((row?.['expires_at'] as Date).getTime());
+    expect((row!['expires_at'] as Date).getTime()).to.be.greaterThan((now!['now'] as Date).getTime() + 1_000);
+    expect(new Date(String(again.headers.get('idempotency-expires-at')[0])).getTime()).to.equal((row!['expires_at'] as Date).getTime());
     expect(paymentsFor(order)).to.equal(1);
   });
 

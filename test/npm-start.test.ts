@@ -171,7 +171,9 @@ describe('npm start with no configuration', () => {
       for (const w of waiters) w();
     });
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
-    child.once('exit', () => lineWaiters.forEach((w) => w()));
+    child.once('exit', () => {
+      for (const w of lineWaiters) w();
+    });
 
     const listening = await waitForLine((l) => l['msg'] === 'payments gRPC server listening', START_DEADLINE_MS);
     console.log(`      npm start: listening after ${(listening.atMs / 1000).toFixed(1)} s (fresh data dir, MariaDB init included)`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { Charge, CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
+import { Charge, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { ApiError } from '../src/grpc/api-error.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { sharedPool } from './support/database.js';

@@ -74,7 +74,10 @@ function main(): void {
     for (const node of stack.reverse()) {
       const { name, kind } = frameOf(node);
       let child = frame.children.get(name);
-      if (!child) frame.children.set(name, (child = { name, kind, samples: 0, children: new Map() }));
+      if (!child) {
+        child = { name, kind, samples: 0, children: new Map() };
+        frame.children.set(name, child);
+      }
       child.samples++;
       frame = child;
     }

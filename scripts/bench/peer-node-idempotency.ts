@@ -42,7 +42,7 @@ export async function nodeIdempotencyPeer(redisUrl: string): Promise<PeerIdempot
         headers: { 'idempotency-key': scopedKey },
         body: jsonObject(CreateChargeRequest.toJSON(request)),
       };
-      let stored;
+      let stored: Awaited<ReturnType<typeof idempotency.onRequest>>;
       try {
         stored = await idempotency.onRequest(req);
       } catch (err) {

@@ -48,7 +48,7 @@ async function countRoundTrips(pool: Pool): Promise<void> {
   const conn = await pool.getConnection();
   let proto: object | null = (conn as unknown as { connection: object }).connection;
   conn.release();
-  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
+  while (proto && !Object.hasOwn(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
   if (!proto) throw new Error('cannot find the driver query method');
   // A prepared statement's execution is one round trip too (its PREPARE, once per connection, is not counted).
   const target = proto as { query: (...args: unknown[]) => unknown; execute: (...args: unknown[]) => unknown };

@@ -3,7 +3,7 @@
  * checker needs from its answer.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
+import { type ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 
 /**
  * grpc-js backs off reconnects up to 120 s by default; a killed instance is back

@@ -41,7 +41,10 @@ export function checkCommand(ctx: BlockContext, command: SimpleCommand): void {
       else problem(ctx, `${name}: call system tools by name, not by absolute path`);
       return;
     }
-    if (!exists(ctx, name)) return problem(ctx, `no such command: ${name}`);
+    if (!exists(ctx, name)) {
+      problem(ctx, `no such command: ${name}`);
+      return;
+    }
     try {
       accessSync(path.resolve(ctx.repo.root, ctx.cwd, name), constants.X_OK);
     } catch {
@@ -50,10 +53,14 @@ export function checkCommand(ctx: BlockContext, command: SimpleCommand): void {
     for (const w of args) checkPathWord(ctx, w);
     return;
   }
-  if (!KNOWN_COMMANDS.has(name)) return problem(ctx, `unknown command: ${name}`);
+  if (!KNOWN_COMMANDS.has(name)) {
+    problem(ctx, `unknown command: ${name}`);
+    return;
+  }
   switch (name) {
     case 'npm':
-      return checkNpm(ctx, args);
+      checkNpm(ctx, args);
+      return;
     case 'npx': {
       const tool = args[0]?.text;
       if (tool === undefined || !ctx.repo.bins.has(tool)) problem(ctx, `npx ${tool ?? ''}: not in node_modules/.bin`);
@@ -73,11 +80,14 @@ export function checkCommand(ctx: BlockContext, command: SimpleCommand): void {
       return;
     }
     case 'python3':
-      return checkPython(ctx, args);
+      checkPython(ctx, args);
+      return;
     case 'grpcurl':
-      return checkGrpcurl(ctx, args);
+      checkGrpcurl(ctx, args);
+      return;
     case 'curl':
-      return checkCurl(ctx, args);
+      checkCurl(ctx, args);
+      return;
     default:
       for (const w of args) checkPathWord(ctx, w);
   }

@@ -29,7 +29,10 @@ function checkFlags(ctx: BlockContext, script: string, args: Word[]): void {
 
 export function checkNpm(ctx: BlockContext, args: Word[]): void {
   const sub = args[0]?.text;
-  if (sub === undefined) return problem(ctx, 'npm without a command');
+  if (sub === undefined) {
+    problem(ctx, 'npm without a command');
+    return;
+  }
   if (sub === 'start' || sub === 'test') {
     if (ctx.repo.scripts[sub] === undefined) problem(ctx, `package.json has no "${sub}" script`);
     return;
@@ -37,8 +40,14 @@ export function checkNpm(ctx: BlockContext, args: Word[]): void {
   if (sub === 'run' || sub === 'run-script') {
     const rest = args.slice(1).filter((w) => w.text !== '-s' && w.text !== '--silent');
     const name = rest[0]?.text;
-    if (name === undefined) return problem(ctx, 'npm run without a script name');
-    if (ctx.repo.scripts[name] === undefined) return problem(ctx, `package.json has no "${name}" script`);
+    if (name === undefined) {
+      problem(ctx, 'npm run without a script name');
+      return;
+    }
+    if (ctx.repo.scripts[name] === undefined) {
+      problem(ctx, `package.json has no "${name}" script`);
+      return;
+    }
     const dashes = rest.findIndex((w) => w.text === '--');
     const scriptArgs = dashes === -1 ? rest.slice(1).filter((w) => !w.text.startsWith('-')) : rest.slice(dashes + 1);
     if (dashes === -1 && rest.slice(1).some((w) => w.text.startsWith('-'))) problem(ctx, `npm run ${name}: flags for the script go after \`--\``);

@@ -8,7 +8,10 @@ import type { Word } from './shell-commands.js';
 export function checkPython(ctx: BlockContext, args: Word[]): void {
   const file = args.find((w) => !w.text.startsWith('-'));
   if (!file || file.dynamic) return;
-  if (!exists(ctx, file.text)) return problem(ctx, `no such file: ${file.text}`);
+  if (!exists(ctx, file.text)) {
+    problem(ctx, `no such file: ${file.text}`);
+    return;
+  }
   const source = readFileSync(path.resolve(ctx.repo.root, ctx.cwd, file.text), 'utf8');
   for (const w of args.slice(args.indexOf(file) + 1)) {
     if (/^--[a-z]/.test(w.text) && !source.includes(`"${w.text.replace(/=.*$/, '')}"`)) problem(ctx, `${file.text} has no option ${w.text}`);

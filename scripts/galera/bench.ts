@@ -90,9 +90,9 @@ class Target {
   }
 
   async close(): Promise<void> {
-    this.clients.forEach((c) => c.close());
+    for (const c of this.clients) c.close();
     await Promise.all(this.servers.map((s) => s.shutdown(1_000)));
-    this.providers.forEach((p) => p.close());
+    for (const p of this.providers) p.close();
   }
 }
 

@@ -41,7 +41,9 @@ export async function startGaleraCluster(o: StartGaleraClusterOptions = {}): Pro
   const log = o.log ?? (() => {});
   const baseDir = await fs.mkdtemp(path.join(os.tmpdir(), 'payments-galera-'));
   const nodes: GaleraNode[] = [];
-  const onExit = (): void => nodes.forEach((n) => n.terminateNow());
+  const onExit = (): void => {
+    for (const n of nodes) n.terminateNow();
+  };
   process.on('exit', onExit);
   let stopped = false;
   const stop = async (): Promise<void> => {

@@ -41,12 +41,12 @@ function messageLengths(body: Buffer): number[] {
   return lengths;
 }
 
-describe('reflection under a client that does not read', function () {
+describe('reflection under a client that does not read', () => {
   let server: grpc.Server;
   let stats: ReflectionStats;
   let port = 0;
 
-  beforeEach(async function () {
+  beforeEach(async () => {
     server = new grpc.Server();
     stats = addReflection(server, readFileSync(DESCRIPTOR_SET_PATH));
     port = await new Promise<number>((resolve, reject) =>
@@ -54,7 +54,7 @@ describe('reflection under a client that does not read', function () {
     );
   });
 
-  afterEach(function () {
+  afterEach(() => {
     server.forceShutdown();
   });
 
@@ -78,7 +78,7 @@ describe('reflection under a client that does not read', function () {
     }
   }
 
-  it(`holds a bounded number of answers for ${REQUESTS} requests nobody reads, then answers ${MAX_REFLECTION_REQUESTS_PER_STREAM} and ends with RESOURCE_EXHAUSTED`, async function () {
+  it(`holds a bounded number of answers for ${REQUESTS} requests nobody reads, then answers ${MAX_REFLECTION_REQUESTS_PER_STREAM} and ends with RESOURCE_EXHAUSTED`, async () => {
     const responseBytes = await oneRoundTrip();
     const readBefore = stats.requestsRead;
     const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: CLIENT_WINDOW_BYTES } });
@@ -114,7 +114,7 @@ describe('reflection under a client that does not read', function () {
     }
   });
 
-  it('answers a client that reads, request after request on one stream', async function () {
+  it('answers a client that reads, request after request on one stream', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     try {
       const req = session.request({ ':method': 'POST', ':path': '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', 'content-type': 'application/grpc', te: 'trailers' });

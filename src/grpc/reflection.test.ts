@@ -83,12 +83,12 @@ interface ClientResult {
   stderr: string;
 }
 
-describe('addReflection', function () {
+describe('addReflection', () => {
   const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
   const server = new grpc.Server();
   let target = '';
 
-  before(async function () {
+  before(async () => {
     server.addService(PaymentServiceService, stubHandlers);
     addReflection(server, descriptorSet);
     const port = await new Promise<number>((resolve, reject) => {
@@ -99,7 +99,7 @@ describe('addReflection', function () {
     target = `127.0.0.1:${port}`;
   });
 
-  after(async function () {
+  after(async () => {
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   });
 

@@ -75,7 +75,7 @@ export class StoreReadiness {
 
   private check(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (this.inFlight) {
+    if (this.inFlight !== undefined) {
       this.recheck = true;
       return this.inFlight;
     }

@@ -6,7 +6,7 @@ import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events
 import { encodeTrailers } from './trailers.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { PeriodicTask } from './periodic-task.js';
-import { noteHandlerFailure, settle } from './settle.js';
+import { noteHandlerFailure, type Settlement, settle } from './settle.js';
 
 /** A mutating method the completer can run again from its stored canonical request. */
 export interface ResumableMethod {
@@ -56,7 +56,7 @@ export class BackgroundCompleter {
       if (!taken) continue; // another instance or a retrying client got it first
       observe(IdempotencyEvent.TakenOver);
       const claim = new ClaimedRecord(this.o.store, taken, true, this.o.terms);
-      let outcome;
+      let outcome: Settlement;
       try {
         let body: Buffer;
         try {

@@ -65,7 +65,8 @@ export class CanonicalRequest implements ClaimPayload {
   }
 
   get fingerprint(): Buffer {
-    return (this.digest ??= fingerprintOf(this.method, this.requestBody));
+    this.digest ??= fingerprintOf(this.method, this.requestBody);
+    return this.digest;
   }
 
   /**

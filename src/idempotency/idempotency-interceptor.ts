@@ -44,7 +44,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
     poll(scope, key, afterMs) {
       const id = scopedKey(scope, key);
       const pending = polls.get(id);
-      if (pending) return pending;
+      if (pending !== undefined) return pending;
       const p = delay(afterMs)
         .then(() => options.store.read(scope, key))
         .finally(() => polls.delete(id));

@@ -24,7 +24,7 @@ import { IdempotencyEvent } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { Shared } from './interceptor-options.js';
 import { hasInvalidUtf8, RawResponse, rawRequestOf } from './raw-response.js';
-import { settle } from './settle.js';
+import { type Settlement, settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
 
@@ -350,7 +350,7 @@ export class KeyedCall {
     if (!leader || this.settled) return undefined;
     this.settled = true;
     const { store, observe } = this.shared;
-    let result;
+    let result: Settlement;
     try {
       result = await settle(store, leader, response);
     } catch (err) {

@@ -9,7 +9,7 @@ import {
   KeyState,
   parseKeyState,
   parseRecoveryPoint,
-  RecoveryPoint,
+  type RecoveryPoint,
   type Fence,
   type IdempotencyRecord,
   type StoredResponse,

@@ -32,7 +32,7 @@ function replacementsIn(value: unknown, depth = 0): number {
   // Every request passes here: no arrays or entry pairs are allocated for it.
   let n = 0;
   for (const k in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+    if (!Object.hasOwn(value, k)) continue;
     n += countIn(k) + replacementsIn((value as Record<string, unknown>)[k], depth + 1);
   }
   return n;

@@ -119,7 +119,7 @@ export class ApiKeyIndex implements ApiKeyAuthenticator {
    * one at a time.
    */
   refresh(): Promise<void> {
-    if (this.next) return this.next;
+    if (this.next !== undefined) return this.next;
     const previous = this.current ?? Promise.resolve();
     const next = previous
       .catch(() => undefined)

@@ -77,14 +77,14 @@ export function parseMetadataQuery(query: string): Array<[string, string]> {
   // Sticky: each clause must start exactly where the previous one ended, so text inside quotes
   // (an " AND " in a value, say) is never read as syntax.
   const clause = new RegExp(String.raw`metadata\[${quoted}\]:${quoted}(?: AND |$)`, 'y');
-  const unescape = (text: string): string => text.replace(/\\(.)/g, '$1');
+  const unescapeQuoted = (text: string): string => text.replace(/\\(.)/g, '$1');
   const pairs: Array<[string, string]> = [];
   while (clause.lastIndex < query.length) {
     const match = clause.exec(query);
     if (match?.[1] === undefined || match[2] === undefined) {
       throw new ValidationFailure('query', 'parameter_invalid_string', `This simulator only searches exact metadata clauses, got: ${query.slice(0, 200)}`);
     }
-    pairs.push([unescape(match[1]), unescape(match[2])]);
+    pairs.push([unescapeQuoted(match[1]), unescapeQuoted(match[2])]);
   }
   if (pairs.length === 0) throw new ValidationFailure('query', 'parameter_missing', 'Missing required param: query.');
   return pairs;

@@ -27,7 +27,7 @@ describe('causal reads on a Galera cluster', function () {
     readers = inst.servers.map((s) => paymentClient(s.port));
   });
   after(async () => {
-    readers?.forEach((r) => r.close());
+    for (const r of readers ?? []) r.close();
     callers?.close();
     await inst?.close();
   });

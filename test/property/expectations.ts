@@ -22,6 +22,7 @@ const REFUND_REASONS: readonly number[] = [
 /** Printable ASCII: one byte, one code point and one UTF-16 unit per character, so every way of counting agrees. */
 const PLAIN = /^[\x20-\x7e]*$/;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it looks for control characters on purpose
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 type Fit = 'fits' | 'over' | 'unsure';
@@ -31,7 +32,7 @@ type Fit = 'fits' | 'over' | 'unsure';
  * characters are counted; plain text within the limit fits; other text fits only within a known
  * byte limit, and control characters may fairly be refused.
  */
-function fit(s: string, limit: TextLimit): Fit {
+function fitOf(s: string, limit: TextLimit): Fit {
   const m = measures(s);
   if (m.codePoints > limit.chars || (limit.bytes !== undefined && m.utf8 > limit.bytes)) return 'over';
   if (PLAIN.test(s)) return 'fits';
@@ -56,7 +57,7 @@ function currency(raw: string): Expectation {
 }
 
 function text(s: string, limit: TextLimit): Expectation {
-  const f = fit(s, limit);
+  const f = fitOf(s, limit);
   return f === 'over' ? 'refuse' : f === 'fits' ? 'accept' : 'either';
 }
 

@@ -62,8 +62,14 @@ export function watchHealth(port: number, service: string): HealthWatch {
       new Promise((resolve, reject) => {
         const check = (): void => {
           const hit = history.find((h) => h.status === status && h.at >= since);
-          if (hit) return done(() => resolve(hit.at));
-          if (failure) return done(() => reject(failure));
+          if (hit) {
+            done(() => resolve(hit.at));
+            return;
+          }
+          if (failure) {
+            done(() => reject(failure));
+            return;
+          }
         };
         const timer = setTimeout(
           () => done(() => reject(new Error(`no ${status} for ${service || '""'} within ${timeoutMs} ms; saw ${JSON.stringify(history)}`))),

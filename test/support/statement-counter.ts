@@ -30,7 +30,7 @@ export async function countStatements(pool: Pool): Promise<StatementCounter> {
   const conn = await pool.getConnection();
   let proto: object | null = (conn as unknown as { connection: object }).connection;
   conn.release();
-  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
+  while (proto && !Object.hasOwn(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
   if (!proto) throw new Error('cannot find the driver query method');
   const target = proto as { query: (...args: unknown[]) => unknown };
   const original = target.query;

@@ -127,7 +127,7 @@ export class RawCallers {
   }
 
   close(): void {
-    this.clients.forEach((c) => c.close());
+    for (const c of this.clients) c.close();
   }
 }
 
