@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2';
 import type { Pool } from '../db/pool.js';
-import { query } from '../db/query.js';
+import { execute, query } from '../db/query.js';
 import { inTransaction } from '../db/transaction.js';
 import type { SqlStatement } from '../idempotency/idempotency-store.js';
 import { parseChargeState, type ChargeState } from './charge-status.js';
@@ -79,6 +79,8 @@ interface ChargeRow extends RowDataPacket {
 
 const CHARGE_COLUMNS = `seq, id, merchant_id, status, amount, amount_captured, amount_refunded, currency, customer_id,
   description, metadata, capture_method, payment_method, failure_code, decline_code, failure_message, provider_reference, created_at, updated_at`;
+
+const FIND_CHARGE = `SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ?`;
 
 function toCharge(row: ChargeRow): ChargeRecord {
   return {
@@ -241,7 +243,8 @@ export class ChargeRepository {
   }
 
   async findCharge(merchantId: string, id: string): Promise<ChargeRecord | undefined> {
-    const rows = await query<ChargeRow[]>(this.pool, `SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = ? AND merchant_id = ?`, [id, merchantId]);
+    // A prepared statement, as the replay's read of its key (src/db/query.ts: execute).
+    const rows = await execute<ChargeRow[]>(this.pool, FIND_CHARGE, [id, merchantId]);
     return rows[0] ? toCharge(rows[0]) : undefined;
   }
 
