@@ -1,6 +1,6 @@
 /**
  * The payment server instances of a chaos run: real `src/main.ts` processes
- * (as `npm start` runs them), each on a fixed 127.0.0.1 port so a restarted
+ * (through tsx; `npm start` runs the same code compiled), each on a fixed 127.0.0.1 port so a restarted
  * instance is found where its clients expect it.
  */
 import net from 'node:net';

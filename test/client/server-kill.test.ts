@@ -1,5 +1,5 @@
 /**
- * The client library against server processes (`src/main.ts`, as `npm start` runs it) that are
+ * The client library against server processes (`src/main.ts`, the code `npm start` runs compiled) that are
  * SIGKILLed while calls are in flight. The provider simulator's `hold` fault parks provider
  * requests, so the kill lands while the server has sent a charge to the provider and not recorded
  * it yet: the worst moment, an outcome unknown to every server.

@@ -14,9 +14,17 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `src/main.ts` as its own process, exactly as `npm start` runs it, and resolves with its port. */
-export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** Node's arguments for the service from its TypeScript sources, compiled in memory by tsx. */
+export const FROM_SOURCES = ['--import', 'tsx', 'src/main.ts'] as const;
+/** Node's arguments for the compiled service, as `npm start` and production run it (after `npm run build`). */
+export const FROM_DIST = ['--enable-source-maps', 'dist/main.js'] as const;
+
+/**
+ * Starts the service (src/main.ts; the same code `npm start` runs compiled) as its own process
+ * and resolves with its port. `nodeArgs` FROM_DIST runs the compiled build instead.
+ */
+export function startServerProcess(env: Record<string, string>, nodeArgs: readonly string[] = FROM_SOURCES): Promise<ServerProcess> {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
