@@ -73,7 +73,9 @@ export function checkCommand(ctx: BlockContext, command: SimpleCommand): void {
         if (['-p', '-pe', '-e', '--eval', '--print'].includes(w.text)) return; // the rest is a script
         if (w.text === '--import' || w.text === '--require' || w.text === '-r') i++;
         else if (!w.text.startsWith('-')) {
-          if (!w.dynamic && !exists(ctx, w.text)) problem(ctx, `no such file: ${w.text}`);
+          // dist/ is built (npm run build): its scripts are checked by their sources.
+          const file = /^(\.\/)?dist\/.*\.js$/.test(w.text) ? w.text.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts') : w.text;
+          if (!w.dynamic && !exists(ctx, file)) problem(ctx, `no such file: ${w.text}`);
           return;
         }
       }
