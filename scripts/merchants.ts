@@ -18,7 +18,7 @@
  * 2 for usage errors.
  */
 import { parseArgs } from 'node:util';
-import { MerchantStore, type ApiKeyInfo } from '../src/merchants/merchant-store.js';
+import { type ApiKeyInfo, MerchantStore } from '../src/merchants/merchant-store.js';
 import { withCommandDatabase } from './command-database.js';
 
 /** The `merchants.name` column is VARCHAR(200). */
@@ -153,9 +153,16 @@ async function run(command: Command, store: MerchantStore): Promise<Record<strin
       const result = await store.revokeKey(command.merchantId, command.prefix);
       if (result.kind === 'not_found') throw new CommandError(`merchant ${command.merchantId} has no key with prefix ${command.prefix} (see keys list)`);
       if (result.kind === 'ambiguous') {
-        throw new CommandError(`merchant ${command.merchantId} has several keys with prefix ${command.prefix}; revoke them from the database or create a new key first`);
+        throw new CommandError(
+          `merchant ${command.merchantId} has several keys with prefix ${command.prefix}; revoke them from the database or create a new key first`,
+        );
       }
-      return { merchant_id: command.merchantId, prefix: command.prefix, revoked_at: result.revokedAt.toISOString(), already_revoked: result.kind === 'already_revoked' };
+      return {
+        merchant_id: command.merchantId,
+        prefix: command.prefix,
+        revoked_at: result.revokedAt.toISOString(),
+        already_revoked: result.kind === 'already_revoked',
+      };
     }
   }
 }

@@ -4,7 +4,10 @@ import { ConfigError, loadConfig } from './config.js';
 
 describe('configuration of TLS and the page token key', () => {
   it('refuses PAYMENTS_TLS_CLIENT_CA without a server certificate instead of serving plaintext', () => {
-    expect(() => loadConfig({ PAYMENTS_TLS_CLIENT_CA: '/etc/ca.pem' })).to.throw(ConfigError, /PAYMENTS_TLS_CLIENT_CA .*needs PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY/);
+    expect(() => loadConfig({ PAYMENTS_TLS_CLIENT_CA: '/etc/ca.pem' })).to.throw(
+      ConfigError,
+      /PAYMENTS_TLS_CLIENT_CA .*needs PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY/,
+    );
   });
 
   it('reads PAYMENTS_PAGE_TOKEN_KEY as 64 hex digits, base64 or base64url, and leaves it unset by default', () => {
@@ -24,7 +27,9 @@ describe('configuration of TLS and the page token key', () => {
         error = err;
       }
       expect(error, bad).to.be.instanceOf(ConfigError);
-      expect((error as Error).message).to.include('PAYMENTS_PAGE_TOKEN_KEY').and.not.include(bad);
+      expect((error as Error).message)
+        .to.include('PAYMENTS_PAGE_TOKEN_KEY')
+        .and.not.include(bad);
     }
   });
 });

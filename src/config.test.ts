@@ -52,7 +52,7 @@ describe('configuration', () => {
     expect(loadConfig({ IDEMPOTENCY_KEY_TTL_SECONDS: '3010', IDEMPOTENCY_LEASE_SECONDS: '301' }).keyTtlSeconds).to.equal(3010);
   });
 
-  it('keeps the provider idempotency window at 20 h by default and between 10 leases and the provider\'s 24 h', () => {
+  it("keeps the provider idempotency window at 20 h by default and between 10 leases and the provider's 24 h", () => {
     expect(loadConfig({}).providerWindowSeconds).to.equal(72_000);
     expect(loadConfig({ PAYMENTS_PROVIDER_WINDOW_SECONDS: '86400' }).providerWindowSeconds).to.equal(86_400);
     expect(() => loadConfig({ PAYMENTS_PROVIDER_WINDOW_SECONDS: '86401' })).to.throw(ConfigError, 'PAYMENTS_PROVIDER_WINDOW_SECONDS');

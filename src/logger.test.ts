@@ -18,7 +18,7 @@ describe('logger redaction', () => {
     expect(out).to.deep.equal({ type: 'Error', code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001' });
   });
 
-  it('logs a dead connection\'s and a statement timeout\'s errors by their codes only', () => {
+  it("logs a dead connection's and a statement timeout's errors by their codes only", () => {
     const dead = Object.assign(new Error('connection to 10.0.0.7:3306 lost while running a statement'), { fatal: true });
     expect(safeError(dead)).to.deep.equal({ type: 'Error', fatal: true });
     const timeout = Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' });

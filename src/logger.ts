@@ -35,8 +35,25 @@ export function safeError(err: unknown, depth = 0): Record<string, unknown> {
 }
 
 export const REDACTED_PATHS = [
-  'authorization', '*.authorization', 'apiKey', '*.apiKey', 'secretKey', '*.secretKey', 'api_key', '*.api_key',
-  'idempotencyKey', '*.idempotencyKey', 'key', 'metadata', '*.metadata', 'body', '*.body', 'request', 'sql', '*.sql', 'values',
+  'authorization',
+  '*.authorization',
+  'apiKey',
+  '*.apiKey',
+  'secretKey',
+  '*.secretKey',
+  'api_key',
+  '*.api_key',
+  'idempotencyKey',
+  '*.idempotencyKey',
+  'key',
+  'metadata',
+  '*.metadata',
+  'body',
+  '*.body',
+  'request',
+  'sql',
+  '*.sql',
+  'values',
 ];
 
 export function createLogger(level: string = process.env['LOG_LEVEL'] ?? 'info', destination?: pino.DestinationStream): pino.Logger {

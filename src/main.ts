@@ -1,14 +1,14 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadConfig, ConfigError, type Config } from './config.js';
-import { startLocalMysql, MysqlNotInstalledError, type LocalMysql } from './db/local-mysql.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type LocalMysql, MysqlNotInstalledError, startLocalMysql } from './db/local-mysql.js';
 import { migrate } from './db/migrations.js';
 import { createPool, type Pool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { MerchantStore } from './merchants/merchant-store.js';
-import { ProviderClient } from './provider/provider-client.js';
-import { startServer, type RunningServer } from './server.js';
 import { ServerMetrics } from './metrics.js';
+import { ProviderClient } from './provider/provider-client.js';
+import { type RunningServer, startServer } from './server.js';
 import { loadTlsCredentials } from './tls-credentials.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */

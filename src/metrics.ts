@@ -1,9 +1,13 @@
 import http from 'node:http';
-import { ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { status as Code, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { IdempotencyEvent, IdempotencyObserver } from './idempotency/idempotency-events.js';
 
-const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Code).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+const CODE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(Code)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
 
 /** Prometheus metrics of one server process. */
 export class ServerMetrics {

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import type { ClaimStatement } from './config.js';
 import type { Pool } from './db/pool.js';
 import { probeStore } from './db/store-probe.js';
 import { PaymentServiceService } from './gen/payments/v1/payments.js';
-import { authInterceptor, merchantOf, type ApiKeyAuthenticator } from './grpc/auth-interceptor.js';
+import { type ApiKeyAuthenticator, authInterceptor, merchantOf } from './grpc/auth-interceptor.js';
 import { DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT, merchantConcurrencyInterceptor } from './grpc/merchant-concurrency-interceptor.js';
 import { DEFAULT_PEER_FAILURE_LIMITS, PeerFailureLimiter, type PeerFailureLimits } from './grpc/peer-failure-limiter.js';
 import { readinessInterceptor } from './grpc/readiness-interceptor.js';
@@ -13,20 +14,19 @@ import { addReflection } from './grpc/reflection.js';
 import { StoreReadiness } from './grpc/store-readiness.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
 import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
-import { Reaper } from './idempotency/reaper.js';
-import type { ServerMetrics } from './metrics.js';
-import { resumableMethods } from './payments/resumable-methods.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
-import type { ClaimStatement } from './config.js';
 import { withRawMessages } from './idempotency/raw-response.js';
+import { Reaper } from './idempotency/reaper.js';
 import { RecoveryPoint } from './idempotency/record.js';
 import type { Logger } from './logger.js';
 import { ApiKeyIndex } from './merchants/api-key-index.js';
+import type { ServerMetrics } from './metrics.js';
 import { ChargeRepository } from './payments/charge-repository.js';
-import { paymentHandlers, type ClaimedCall } from './payments/payment-handlers.js';
+import { type ClaimedCall, paymentHandlers } from './payments/payment-handlers.js';
 import { PaymentService } from './payments/payment-service.js';
 import { validateRequest } from './payments/request-validation.js';
+import { resumableMethods } from './payments/resumable-methods.js';
 import type { ProviderClient } from './provider/provider-client.js';
 
 /** The health service name of the payment service (its readiness). */
@@ -171,9 +171,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let reaper: Reaper | undefined;
   if (!o.withoutIdempotency && (o.completerIntervalMs ?? 0) > 0) {
     completer = new BackgroundCompleter({
-      store, methods: resumableMethods(service),
-      terms: { leaseSeconds: o.leaseSeconds, ttlSeconds: o.ttlSeconds, downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS }, batchSize: COMPLETER_BATCH_SIZE,
-      intervalMs: o.completerIntervalMs ?? 0, log: o.log, ...(observe ? { observe } : {}),
+      store,
+      methods: resumableMethods(service),
+      terms: { leaseSeconds: o.leaseSeconds, ttlSeconds: o.ttlSeconds, downstreamWindowSeconds: o.providerWindowSeconds ?? DEFAULT_PROVIDER_WINDOW_SECONDS },
+      batchSize: COMPLETER_BATCH_SIZE,
+      intervalMs: o.completerIntervalMs ?? 0,
+      log: o.log,
+      ...(observe ? { observe } : {}),
     });
     completer.start();
   }
@@ -215,4 +219,3 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
   };
 }
-

@@ -1,7 +1,7 @@
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError, type Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 
 type TlsConfig = NonNullable<Config['tls']>;
 

@@ -7,9 +7,9 @@ import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
 const LIST = '/payments.v1.PaymentService/ListCharges';
@@ -90,7 +90,13 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
   }
 
   /** One request on its own connection; resolves with how it ended. */
-  function call(o: { path: string; body?: Buffer; headers?: Record<string, string>; contentType?: string; session?: http2.ClientHttp2Session }): Promise<Ending> {
+  function call(o: {
+    path: string;
+    body?: Buffer;
+    headers?: Record<string, string>;
+    contentType?: string;
+    session?: http2.ClientHttp2Session;
+  }): Promise<Ending> {
     return new Promise((resolve, reject) => {
       const session = o.session ?? http2.connect(`http://127.0.0.1:${server.port}`);
       const ending: Ending = {};
@@ -105,7 +111,13 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
         ending.closed = true;
         finish();
       });
-      const req = session.request({ ':method': 'POST', ':path': o.path, 'content-type': o.contentType ?? 'application/grpc', te: 'trailers', ...(o.headers ?? {}) });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': o.path,
+        'content-type': o.contentType ?? 'application/grpc',
+        te: 'trailers',
+        ...(o.headers ?? {}),
+      });
       req.on('response', (h) => {
         ending.httpStatus = Number(h[':status']);
         if (h['grpc-status'] !== undefined) ending.grpcStatus = Number(h['grpc-status']);
@@ -193,20 +205,36 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
   const corpus: Case[] = [
     {
       name: 'a body that is not protobuf: INTERNAL "Error deserializing request"',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80])), headers: keyed() }), Code.INTERNAL, /deserializ/),
+      run: async () =>
+        statusIs(
+          await call({ path: CREATE, body: grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80])), headers: keyed() }),
+          Code.INTERNAL,
+          /deserializ/,
+        ),
     },
     {
       name: 'a truncated message (length prefix longer than the body, then end of stream): UNIMPLEMENTED "Received no request message"',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 200), headers: keyed() }), Code.UNIMPLEMENTED, /no request message/),
+      run: async () =>
+        statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 200), headers: keyed() }), Code.UNIMPLEMENTED, /no request message/),
     },
     {
       // proto3 strings must be valid UTF-8: refused before the claim, whatever the field.
       name: 'invalid UTF-8 in the currency: INVALID_ARGUMENT',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ currency: 'QQQ' })), 'QQQ')), headers: keyed() }), Code.INVALID_ARGUMENT, /not valid UTF-8/),
+      run: async () =>
+        statusIs(
+          await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ currency: 'QQQ' })), 'QQQ')), headers: keyed() }),
+          Code.INVALID_ARGUMENT,
+          /not valid UTF-8/,
+        ),
     },
     {
       name: 'invalid UTF-8 in the description: INVALID_ARGUMENT before any claim (not charged with U+FFFD)',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ description: 'QQQ' })), 'QQQ')), headers: keyed() }), Code.INVALID_ARGUMENT, /not valid UTF-8/),
+      run: async () =>
+        statusIs(
+          await call({ path: CREATE, body: grpcFrame(withInvalidUtf8(encode(valid({ description: 'QQQ' })), 'QQQ')), headers: keyed() }),
+          Code.INVALID_ARGUMENT,
+          /not valid UTF-8/,
+        ),
     },
     {
       name: 'a map field of 40,000 entries: INVALID_ARGUMENT before any claim',
@@ -222,16 +250,26 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
         // Field 99, varint, 200,000 times: unknown fields are skipped by the decoder, costing no memory beyond the message.
         const unknown = Buffer.alloc(200_000 * 3);
         for (let i = 0; i < 200_000; i++) unknown.set([0x98, 0x06, 0x01], i * 3);
-        statusIs(await call({ path: CREATE, body: grpcFrame(Buffer.concat([encode(valid({ amount: '0' })), unknown])), headers: keyed() }), Code.INVALID_ARGUMENT, /amount/);
+        statusIs(
+          await call({ path: CREATE, body: grpcFrame(Buffer.concat([encode(valid({ amount: '0' })), unknown])), headers: keyed() }),
+          Code.INVALID_ARGUMENT,
+          /amount/,
+        );
       },
     },
     {
       name: 'a message over 1 MB: RESOURCE_EXHAUSTED',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid({ description: 'x'.repeat(1_100_000) }))), headers: keyed() }), Code.RESOURCE_EXHAUSTED, /larger than max/),
+      run: async () =>
+        statusIs(
+          await call({ path: CREATE, body: grpcFrame(encode(valid({ description: 'x'.repeat(1_100_000) }))), headers: keyed() }),
+          Code.RESOURCE_EXHAUSTED,
+          /larger than max/,
+        ),
     },
     {
       name: 'a length prefix of 4 GB followed by a few bytes: RESOURCE_EXHAUSTED at once, nothing buffered',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 0xffffffff), headers: keyed() }), Code.RESOURCE_EXHAUSTED, /larger than max/),
+      run: async () =>
+        statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 0xffffffff), headers: keyed() }), Code.RESOURCE_EXHAUSTED, /larger than max/),
     },
     {
       name: 'the compressed flag on gzip bytes without grpc-encoding: INTERNAL (the bytes are taken as they are and do not decode)',
@@ -243,7 +281,8 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
     },
     {
       name: 'an unsupported grpc-encoding: UNIMPLEMENTED',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 1), headers: keyed({ 'grpc-encoding': 'br' }) }), Code.UNIMPLEMENTED),
+      run: async () =>
+        statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 1), headers: keyed({ 'grpc-encoding': 'br' }) }), Code.UNIMPLEMENTED),
     },
     {
       name: 'a wrong content-type: HTTP 415, no gRPC processing',
@@ -254,7 +293,8 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
     },
     {
       name: 'an unknown method: UNIMPLEMENTED',
-      run: async () => statusIs(await call({ path: '/payments.v1.PaymentService/Nope', body: grpcFrame(Buffer.alloc(0)), headers: keyed() }), Code.UNIMPLEMENTED),
+      run: async () =>
+        statusIs(await call({ path: '/payments.v1.PaymentService/Nope', body: grpcFrame(Buffer.alloc(0)), headers: keyed() }), Code.UNIMPLEMENTED),
     },
     {
       name: 'a 200 KB header value: the stream is reset',
@@ -279,7 +319,9 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
         session.setMaxListeners(0);
         await new Promise((resolve) => session.once('remoteSettings', resolve));
         expect(session.remoteSettings.maxConcurrentStreams).to.equal(100);
-        const results = await Promise.all(Array.from({ length: 300 }, () => call({ session, path: LIST, body: grpcFrame(Buffer.alloc(0)), headers: { authorization: `Bearer ${apiKey}` } })));
+        const results = await Promise.all(
+          Array.from({ length: 300 }, () => call({ session, path: LIST, body: grpcFrame(Buffer.alloc(0)), headers: { authorization: `Bearer ${apiKey}` } })),
+        );
         session.close();
         for (const r of results) expect([Code.OK, Code.RESOURCE_EXHAUSTED], JSON.stringify(r)).to.include(r.grpcStatus);
       },
@@ -292,7 +334,13 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
         session.on('error', () => undefined);
         await new Promise((resolve) => session.once('remoteSettings', resolve));
         const streams = Array.from({ length: 50 }, () => {
-          const req = session.request({ ':method': 'POST', ':path': LIST, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${apiKey}` });
+          const req = session.request({
+            ':method': 'POST',
+            ':path': LIST,
+            'content-type': 'application/grpc',
+            te: 'trailers',
+            authorization: `Bearer ${apiKey}`,
+          });
           req.on('error', () => undefined);
           req.pause();
           req.end(grpcFrame(Buffer.alloc(0)));
@@ -322,7 +370,9 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
     {
       name: 'a HEADERS frame that is not HPACK: GOAWAY (COMPRESSION_ERROR) and the connection is closed (or GOAWAY)',
       run: async () => {
-        const reply = await rawConnection(Buffer.concat([PREFACE, EMPTY_SETTINGS, frame2(0x1, 0x4 | 0x1, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))]));
+        const reply = await rawConnection(
+          Buffer.concat([PREFACE, EMPTY_SETTINGS, frame2(0x1, 0x4 | 0x1, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))]),
+        );
         expect(sentGoaway(reply)).to.equal(true);
       },
     },

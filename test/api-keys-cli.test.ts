@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { API_KEY_REFRESH_INTERVAL_MS } from '../src/merchants/api-key-index.js';
 import { hashApiKey } from '../src/merchants/merchant-store.js';
@@ -30,11 +30,16 @@ interface CliResult {
 
 function runCli(args: readonly string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(TSX, [CLI, ...args], { cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env: { ...process.env, MYSQL_URL: sharedDatabaseUrl() } }, (error, stdout, stderr) => {
-      if (error === null) resolve({ code: 0, stdout, stderr });
-      else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
-      else reject(new Error(`merchants CLI did not finish: ${error.message}\n${stderr}`, { cause: error }));
-    });
+    execFile(
+      TSX,
+      [CLI, ...args],
+      { cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env: { ...process.env, MYSQL_URL: sharedDatabaseUrl() } },
+      (error, stdout, stderr) => {
+        if (error === null) resolve({ code: 0, stdout, stderr });
+        else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+        else reject(new Error(`merchants CLI did not finish: ${error.message}\n${stderr}`, { cause: error }));
+      },
+    );
   });
 }
 
@@ -57,7 +62,12 @@ describe('API key lifecycle through the merchants command', () => {
 
   /** GetCharge of an unknown charge: NOT_FOUND means the key was accepted, UNAUTHENTICATED that it was refused. */
   async function answerTo(apiKey: string, server: TestServer = t): Promise<Code | undefined> {
-    const result = await callUnary(server.client, PaymentServiceClient.prototype.getCharge, { chargeId: 'ch_none' }, metadata({ authorization: `Bearer ${apiKey}` }));
+    const result = await callUnary(
+      server.client,
+      PaymentServiceClient.prototype.getCharge,
+      { chargeId: 'ch_none' },
+      metadata({ authorization: `Bearer ${apiKey}` }),
+    );
     return result.error?.code;
   }
 
@@ -73,7 +83,7 @@ describe('API key lifecycle through the merchants command', () => {
     expect(await answerTo(t.apiKey)).to.equal(Code.NOT_FOUND);
   });
 
-  it('lists a merchant\'s keys by prefix and dates, and never prints a key or its hash', async () => {
+  it("lists a merchant's keys by prefix and dates, and never prints a key or its hash", async () => {
     const merchant = await t.newMerchant();
     const second = await cliJson(['keys', 'create', '--merchant', merchant.merchantId]);
     const result = await runCli(['keys', 'list', '--merchant', merchant.merchantId]);
@@ -116,7 +126,7 @@ describe('API key lifecycle through the merchants command', () => {
       };
       const [onT, onOther] = await Promise.all([refusedAfterMs(t), refusedAfterMs(other)]);
       expect(Math.max(onT, onOther)).to.be.at.most(REVOCATION_BOUND_MS);
-      expect(await answerTo(t.apiKey), 'the merchant\'s other key').to.equal(Code.NOT_FOUND);
+      expect(await answerTo(t.apiKey), "the merchant's other key").to.equal(Code.NOT_FOUND);
     } finally {
       await other.close();
     }
@@ -133,7 +143,7 @@ describe('API key lifecycle through the merchants command', () => {
     expect(again).to.deep.equal({ ...first, already_revoked: true });
   });
 
-  it('exits 1 for an unknown merchant or prefix, and cannot revoke another merchant\'s key', async () => {
+  it("exits 1 for an unknown merchant or prefix, and cannot revoke another merchant's key", async () => {
     const other = await t.newMerchant();
     const results = await Promise.all([
       runCli(['keys', 'list', '--merchant', 'mer_nobody']),

@@ -6,7 +6,7 @@ import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { STATUS_DETAILS_KEY } from '../src/grpc/to-status.js';
 import { ApiKeyIndex, MISS_REFRESH_MIN_INTERVAL_MS } from '../src/merchants/api-key-index.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startAbuseServer, type AbuseServer } from './support/abuse-server.js';
+import { type AbuseServer, startAbuseServer } from './support/abuse-server.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata } from './support/grpc-client.js';
 import { countStatements, type StatementCounter } from './support/statement-counter.js';
@@ -92,7 +92,6 @@ describe('unauthenticated floods', function () {
     const ok = await callUnary(t.client, t.client.getCharge, GET, t.md(t.apiKey));
     expect(ok.error?.code, 'a valid key is answered past authentication').to.equal(Code.NOT_FOUND);
   });
-
 });
 
 describe('ApiKeyIndex', function () {

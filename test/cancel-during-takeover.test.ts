@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { CreateChargeRequest, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
-import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
+import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from '../src/idempotency/fingerprint.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
-import { RecoveryPoint, type IdempotencyRecord } from '../src/idempotency/record.js';
+import { type IdempotencyRecord, RecoveryPoint } from '../src/idempotency/record.js';
 import { sharedPool } from './support/database.js';
 import { metadata } from './support/grpc-client.js';
 import { startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
@@ -25,14 +25,25 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
     const merchantId = `mer_cancel_${randomUUID().slice(0, 8)}`;
     const key = randomUUID();
     const request: CreateChargeRequest = {
-      amount: '500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0,
+      amount: '500',
+      currency: 'usd',
+      paymentMethod: 'pm_card_visa',
+      customerId: '',
+      description: '',
+      metadata: {},
+      captureMethod: 0,
     };
     const serialize = (v: unknown): Uint8Array => CreateChargeRequest.encode(v as CreateChargeRequest).finish();
     const canonical = canonicalBytes(request, serialize);
     // An earlier attempt claimed the key and reached the provider; its lease is over (0 s).
     await store.claim({
-      scope: merchantId, key, method: PATH, payload: { fingerprint: fingerprintOf(PATH, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical },
-      recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 60, leaseSeconds: 0,
+      scope: merchantId,
+      key,
+      method: PATH,
+      payload: { fingerprint: fingerprintOf(PATH, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical },
+      recoveryPoint: RecoveryPoint.ProviderRequested,
+      ttlSeconds: 60,
+      leaseSeconds: 0,
     });
 
     // The takeover waits at this gate until the client has cancelled.
@@ -49,7 +60,8 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
 
     let handlerRuns = 0;
     const server = await startInterceptorServer({
-      store: gated, merchantId,
+      store: gated,
+      merchantId,
       handlers: {
         createCharge: (_call, cb) => {
           handlerRuns++;

@@ -1,8 +1,8 @@
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import { check, type CheckResult } from '../scripts/chaos/checker.js';
+import { expect } from 'chai';
+import { type CheckResult, check } from '../scripts/chaos/checker.js';
 import type { ChargeRow, DatabaseSnapshot, KeyRow } from '../scripts/chaos/database-snapshot.js';
-import { MARKER_KEY, planPayments, type FinalAnswer, type PaymentRecord } from '../scripts/chaos/workload.js';
+import { type FinalAnswer, MARKER_KEY, type PaymentRecord, planPayments } from '../scripts/chaos/workload.js';
 import { ChargeStatus } from '../src/gen/payments/v1/payments.js';
 import type { PaymentIntent, PaymentIntentStatus } from '../src/provider/provider-types.js';
 

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { callUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
@@ -14,10 +14,20 @@ describe('payment flow against MySQL and the provider simulator', () => {
   });
 
   it('creates, captures, partially refunds, gets and lists a manual-capture charge', async () => {
-    const created = await callUnary(t.client, PaymentServiceClient.prototype.createCharge, {
-      amount: '5000', currency: 'USD', paymentMethod: 'pm_card_visa', customerId: 'cus_flow', description: 'order 1',
-      metadata: { order_id: 'o-1' }, captureMethod: CaptureMethod.CAPTURE_METHOD_MANUAL,
-    }, t.md('flow-create'));
+    const created = await callUnary(
+      t.client,
+      PaymentServiceClient.prototype.createCharge,
+      {
+        amount: '5000',
+        currency: 'USD',
+        paymentMethod: 'pm_card_visa',
+        customerId: 'cus_flow',
+        description: 'order 1',
+        metadata: { order_id: 'o-1' },
+        captureMethod: CaptureMethod.CAPTURE_METHOD_MANUAL,
+      },
+      t.md('flow-create'),
+    );
     expect(created.error).to.equal(undefined);
     const charge = created.response!;
     expect(charge.status).to.equal(ChargeStatus.CHARGE_STATUS_REQUIRES_CAPTURE);
@@ -30,7 +40,12 @@ describe('payment flow against MySQL and the provider simulator', () => {
     expect(captured.response!.status).to.equal(ChargeStatus.CHARGE_STATUS_SUCCEEDED);
     expect(captured.response!.amountCaptured).to.equal('4000');
 
-    const refunded = await callUnary(t.client, PaymentServiceClient.prototype.refundCharge, { chargeId: charge.id, amount: '1500', reason: 3 }, t.md('flow-refund'));
+    const refunded = await callUnary(
+      t.client,
+      PaymentServiceClient.prototype.refundCharge,
+      { chargeId: charge.id, amount: '1500', reason: 3 },
+      t.md('flow-refund'),
+    );
     expect(refunded.error).to.equal(undefined);
     expect(refunded.response!.amount).to.equal('1500');
     expect(refunded.response!.charge!.status).to.equal(ChargeStatus.CHARGE_STATUS_PARTIALLY_REFUNDED);

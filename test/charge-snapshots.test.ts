@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CaptureMethod, ChargeStatus, PaymentServiceClient, RefundStatus, type Charge, type Refund } from '../src/gen/payments/v1/payments.js';
+import { CaptureMethod, type Charge, ChargeStatus, PaymentServiceClient, type Refund, RefundStatus } from '../src/gen/payments/v1/payments.js';
 import { SIMULATOR_REFUND_FAILED_METHOD, SIMULATOR_REFUND_PENDING_METHOD } from '../src/simulator/test-payment-methods.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
@@ -21,9 +21,20 @@ async function refundRows(t: TestServer, chargeId: string): Promise<RowDataPacke
 }
 
 async function charge(t: TestServer, paymentMethod = 'pm_card_visa', captureMethod = CaptureMethod.CAPTURE_METHOD_AUTOMATIC): Promise<Charge> {
-  const created = await callUnary(t.client, create, {
-    amount: '1000', currency: 'usd', paymentMethod, customerId: '', description: '', metadata: {}, captureMethod,
-  }, t.md(randomUUID()));
+  const created = await callUnary(
+    t.client,
+    create,
+    {
+      amount: '1000',
+      currency: 'usd',
+      paymentMethod,
+      customerId: '',
+      description: '',
+      metadata: {},
+      captureMethod,
+    },
+    t.md(randomUUID()),
+  );
   expect(created.error).to.equal(undefined);
   return created.response!;
 }

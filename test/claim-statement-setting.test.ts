@@ -1,16 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { claimStatementSetting, ConfigError, loadConfig, type ClaimStatement } from '../src/config.js';
+import { type ClaimStatement, ConfigError, claimStatementSetting, loadConfig } from '../src/config.js';
 import { createPool, type Pool } from '../src/db/pool.js';
-import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { callUnary } from './support/grpc-client.js';
+import { type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
+import { callUnary } from './support/grpc-client.js';
 import { startTestServer } from './support/test-server.js';
 
 const create = PaymentServiceClient.prototype.createCharge;
 const CHARGE: CreateChargeRequest = {
-  amount: '1200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_claim', description: 'claim form',
-  metadata: {}, captureMethod: 0,
+  amount: '1200',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_claim',
+  description: 'claim form',
+  metadata: {},
+  captureMethod: 0,
 };
 
 /**

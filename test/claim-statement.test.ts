@@ -32,7 +32,10 @@ describe('claim statement', () => {
 
       const first = await store.claim(input);
       expect(first.won).to.equal(true);
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, created_at, expires_at, locked_until, claim_token FROM idempotency_keys WHERE merchant_id = ?', [scope]);
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT id, created_at, expires_at, locked_until, claim_token FROM idempotency_keys WHERE merchant_id = ?',
+        [scope],
+      );
       expect(rows).to.have.length(1);
       // The committed row carries the claim's token: a claim proves it won by that, not by the id it was handed.
       expect((rows[0]!['claim_token'] as Buffer).length).to.equal(16);
@@ -43,7 +46,14 @@ describe('claim statement', () => {
       expect(r.lockedUntil?.getTime()).to.equal((rows[0]!['locked_until'] as Date).getTime());
       expect(r.expiresAt.getTime() - r.createdAt.getTime()).to.equal(3_600_000);
       expect(r.lockedUntil!.getTime() - r.dbNow.getTime()).to.be.within(29_000, 30_000);
-      expect([r.scope, r.key, r.method, r.state, r.recoveryPoint, r.leaseVersion]).to.deep.equal([scope, 'k1', '/m', KeyState.InProgress, RecoveryPoint.ProviderRequested, 1]);
+      expect([r.scope, r.key, r.method, r.state, r.recoveryPoint, r.leaseVersion]).to.deep.equal([
+        scope,
+        'k1',
+        '/m',
+        KeyState.InProgress,
+        RecoveryPoint.ProviderRequested,
+        1,
+      ]);
       expect(r.requestBody?.toString()).to.equal('canonical');
       expect(r.fingerprint.equals(payload.fingerprint)).to.equal(true);
 

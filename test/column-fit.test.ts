@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { CaptureMethod, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { fitStatusMessage, MAX_STORED_MESSAGE_CODE_POINTS } from '../src/idempotency/mysql-idempotency-store.js';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../src/idempotency/idempotency-key.js';
-import { ChargeRepository, PROVIDER_TEXT_COLUMNS, type ChargeRecord } from '../src/payments/charge-repository.js';
+import { fitStatusMessage, MAX_STORED_MESSAGE_CODE_POINTS } from '../src/idempotency/mysql-idempotency-store.js';
+import { type ChargeRecord, ChargeRepository, PROVIDER_TEXT_COLUMNS } from '../src/payments/charge-repository.js';
 import { ChargeState } from '../src/payments/charge-status.js';
 import { validateCreateCharge } from '../src/payments/request-validation.js';
 import {
@@ -35,7 +35,9 @@ async function columns(table: string): Promise<Map<string, Column>> {
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
     [table],
   );
-  return new Map(rows.map((r) => [String(r['name']), { chars: r['chars'] === null ? null : Number(r['chars']), octets: r['octets'] === null ? null : Number(r['octets']) }]));
+  return new Map(
+    rows.map((r) => [String(r['name']), { chars: r['chars'] === null ? null : Number(r['chars']), octets: r['octets'] === null ? null : Number(r['octets']) }]),
+  );
 }
 
 /** `n` characters of the widest kind: astral code points (4 bytes in UTF-8, 2 UTF-16 units). */
@@ -54,15 +56,21 @@ function worstMetadata(): Record<string, string> {
 describe('every value validation accepts fits the column it lands in (derived from the live schema)', () => {
   it('gives each validated text column room for its character and byte limits', async () => {
     const charges = await columns('charges');
-    for (const [column, limit] of [['customer_id', CUSTOMER_ID_LIMIT], ['description', DESCRIPTION_LIMIT], ['payment_method', PAYMENT_METHOD_LIMIT]] as const) {
+    for (const [column, limit] of [
+      ['customer_id', CUSTOMER_ID_LIMIT],
+      ['description', DESCRIPTION_LIMIT],
+      ['payment_method', PAYMENT_METHOD_LIMIT],
+    ] as const) {
       const c = charges.get(column);
       expect(c?.chars, column).to.be.at.least(limit.chars);
       expect(c?.octets, column).to.be.at.least(limit.bytes);
       expect(limit.bytes, column).to.be.at.least(limit.chars * WORST_UTF8_BYTES_PER_CHAR);
     }
     for (const [column, chars] of [
-      ['failure_code', PROVIDER_TEXT_COLUMNS.failureCode], ['decline_code', PROVIDER_TEXT_COLUMNS.declineCode],
-      ['failure_message', PROVIDER_TEXT_COLUMNS.failureMessage], ['provider_reference', PROVIDER_TEXT_COLUMNS.providerReference],
+      ['failure_code', PROVIDER_TEXT_COLUMNS.failureCode],
+      ['decline_code', PROVIDER_TEXT_COLUMNS.declineCode],
+      ['failure_message', PROVIDER_TEXT_COLUMNS.failureMessage],
+      ['provider_reference', PROVIDER_TEXT_COLUMNS.providerReference],
     ] as const) {
       // Provider text is cut to these many code points before it is written.
       expect(charges.get(column)?.chars, column).to.be.at.least(chars);
@@ -79,20 +87,37 @@ describe('every value validation accepts fits the column it lands in (derived fr
 
   it('accepts the largest request and stores it in strict mode: widest characters at every limit, the worst-escaped metadata', async () => {
     const request: CreateChargeRequest = {
-      amount: String(MAX_AMOUNT), currency: 'usd', paymentMethod: widest(PAYMENT_METHOD_LIMIT.chars), customerId: widest(CUSTOMER_ID_LIMIT.chars, 1),
-      description: widest(DESCRIPTION_LIMIT.chars, 2), metadata: worstMetadata(), captureMethod: CaptureMethod.CAPTURE_METHOD_MANUAL,
+      amount: String(MAX_AMOUNT),
+      currency: 'usd',
+      paymentMethod: widest(PAYMENT_METHOD_LIMIT.chars),
+      customerId: widest(CUSTOMER_ID_LIMIT.chars, 1),
+      description: widest(DESCRIPTION_LIMIT.chars, 2),
+      metadata: worstMetadata(),
+      captureMethod: CaptureMethod.CAPTURE_METHOD_MANUAL,
     };
     expect(() => validateCreateCharge(request)).to.not.throw();
     const pool = await sharedPool();
     const now = new Date();
     const charge: ChargeRecord = {
-      id: `ch_${randomUUID().replace(/-/g, '')}`, merchantId: `mer_fit_${randomUUID().slice(0, 8)}`, status: ChargeState.RequiresCapture,
-      amount: MAX_AMOUNT, amountCaptured: 0, amountRefunded: 0, currency: 'usd', customerId: request.customerId, description: request.description,
-      metadata: request.metadata, captureMethod: 'manual', paymentMethod: request.paymentMethod,
+      id: `ch_${randomUUID().replace(/-/g, '')}`,
+      merchantId: `mer_fit_${randomUUID().slice(0, 8)}`,
+      status: ChargeState.RequiresCapture,
+      amount: MAX_AMOUNT,
+      amountCaptured: 0,
+      amountRefunded: 0,
+      currency: 'usd',
+      customerId: request.customerId,
+      description: request.description,
+      metadata: request.metadata,
+      captureMethod: 'manual',
+      paymentMethod: request.paymentMethod,
       // Provider text at its column widths, as truncateCodePoints leaves it, in the widest characters.
-      failureCode: widest(PROVIDER_TEXT_COLUMNS.failureCode), declineCode: widest(PROVIDER_TEXT_COLUMNS.declineCode),
-      failureMessage: widest(PROVIDER_TEXT_COLUMNS.failureMessage), providerReference: widest(PROVIDER_TEXT_COLUMNS.providerReference),
-      createdAt: now, updatedAt: now,
+      failureCode: widest(PROVIDER_TEXT_COLUMNS.failureCode),
+      declineCode: widest(PROVIDER_TEXT_COLUMNS.declineCode),
+      failureMessage: widest(PROVIDER_TEXT_COLUMNS.failureMessage),
+      providerReference: widest(PROVIDER_TEXT_COLUMNS.providerReference),
+      createdAt: now,
+      updatedAt: now,
     };
     const repo = new ChargeRepository(pool);
     // Written directly, with no claim: no fence to guard it.

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import { loadMigrations } from '../src/db/migrations.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { checkHealth } from './support/health-watch.js';
-import { FROM_DIST, startServerProcess, type ServerProcess } from './support/server-process.js';
+import { FROM_DIST, type ServerProcess, startServerProcess } from './support/server-process.js';
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -56,14 +56,19 @@ describe('compiled build (dist/)', function () {
       expect(built.has(`${js}.map`), `dist/${js}.map`).to.equal(true);
       expect(readFileSync(path.join(DIST, js), 'utf8')).to.match(/\n\/\/# sourceMappingURL=\S+\.js\.map\s*$/);
     }
-    expect([...built].filter((f) => /\.test\./.test(f)), 'no tests in dist/').to.deep.equal([]);
+    expect(
+      [...built].filter((f) => /\.test\./.test(f)),
+      'no tests in dist/',
+    ).to.deep.equal([]);
     // Runtime files: the migrations' SQL (db/migrations.ts) and the descriptor set (server.ts, client/keyed-methods.ts).
     const assets = sources.filter((f) => !f.endsWith('.ts'));
     expect(assets).to.include('gen/payments.binpb');
     expect(assets.filter((f) => f.startsWith('db/migrations/') && f.endsWith('.sql'))).to.have.length(loadMigrations().length);
     for (const asset of assets) {
       expect(built.has(asset), `dist/${asset}`).to.equal(true);
-      expect(readFileSync(path.join(DIST, asset)).equals(readFileSync(path.join(ROOT, 'src', asset))), `dist/${asset} is a copy of src/${asset}`).to.equal(true);
+      expect(readFileSync(path.join(DIST, asset)).equals(readFileSync(path.join(ROOT, 'src', asset))), `dist/${asset} is a copy of src/${asset}`).to.equal(
+        true,
+      );
     }
   });
 
@@ -76,8 +81,15 @@ describe('compiled build (dist/)', function () {
     let server: ServerProcess | undefined;
     try {
       // The caller's own configuration (a CI's LOG_LEVEL, say) is blanked: empty counts as unset.
-      const blanked = Object.fromEntries(Object.keys(process.env).filter((key) => CONFIG_VARIABLE.test(key)).map((key) => [key, '']));
-      server = await startServerProcess({ ...blanked, MYSQL_URL: url.toString(), PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info' }, FROM_DIST);
+      const blanked = Object.fromEntries(
+        Object.keys(process.env)
+          .filter((key) => CONFIG_VARIABLE.test(key))
+          .map((key) => [key, '']),
+      );
+      server = await startServerProcess(
+        { ...blanked, MYSQL_URL: url.toString(), PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info' },
+        FROM_DIST,
+      );
 
       const applied = server.logs.find((l) => l['msg'] === 'applied database migrations');
       expect(applied?.['versions'], 'every migration applied, read from dist/db/migrations').to.deep.equal(loadMigrations().map((m) => m.version));

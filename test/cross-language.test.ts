@@ -26,13 +26,14 @@
  * Debian packages: python3-grpcio python3-protobuf protobuf-compiler. Without them the tests are
  * pending with the reason printed; under CI (`CI` set) they fail with the install hint instead.
  */
-import { randomUUID } from 'node:crypto';
+
 import { execFile, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'chai';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { expect } from 'chai';
 import { CaptureMethod, Charge, CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { findGrpcPython, GRPC_PYTHON_DEBIAN_PACKAGES } from './clients/python-env.js';
@@ -153,7 +154,9 @@ describe('cross-language idempotency (Python grpcio client and TS client)', () =
   }
 
   function providerIntentsOf(run: string): number {
-    return server().sim.paymentIntents().filter((pi) => pi.metadata[RUN_KEY] === run).length;
+    return server()
+      .sim.paymentIntents()
+      .filter((pi) => pi.metadata[RUN_KEY] === run).length;
   }
 
   it('replays to a Python client that retries a TS client request (other map order, explicit defaults)', async () => {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
+import type { Pool } from '../src/db/pool.js';
 import { FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { KeyState, RecoveryPoint } from '../src/idempotency/record.js';
-import type { Pool } from '../src/db/pool.js';
 import { sharedPool } from './support/database.js';
 
 /**
@@ -50,12 +50,20 @@ describe('completion chosen as a deadlock victim', () => {
     const store = new MysqlIdempotencyStore(pool);
     const scope = `mer_deadlock_${randomUUID().slice(0, 8)}`;
     const claimed = await store.claim({
-      scope, key: 'k', method: '/m', payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
-      recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 60, leaseSeconds: 30,
+      scope,
+      key: 'k',
+      method: '/m',
+      payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
+      recoveryPoint: RecoveryPoint.ProviderRequested,
+      ttlSeconds: 60,
+      leaseSeconds: 30,
     });
     // Rows another transaction will lock; it changes more rows than the completion, so InnoDB picks the completion as victim.
     const names = Array.from({ length: 20 }, (_, i) => `${scope}_${i}`);
-    await pool.query(`INSERT INTO merchants (id, name) VALUES ${names.map(() => '(?, ?)').join(', ')}`, names.flatMap((n) => [n, 'before']));
+    await pool.query(
+      `INSERT INTO merchants (id, name) VALUES ${names.map(() => '(?, ?)').join(', ')}`,
+      names.flatMap((n) => [n, 'before']),
+    );
 
     const deadlocksBefore = await deadlocks(pool);
     const other = await pool.getConnection();
@@ -83,7 +91,10 @@ describe('completion chosen as a deadlock victim', () => {
     expect(record?.state).to.equal(KeyState.Completed);
     expect(record?.response?.body?.toString()).to.equal('charge');
     const [rows] = await pool.query<RowDataPacket[]>('SELECT name, COUNT(*) AS n FROM merchants WHERE id LIKE ? GROUP BY name ORDER BY name', [`${scope}_%`]);
-    expect(rows.map((r) => [r['name'], Number(r['n'])])).to.deep.equal([['before', 19], ['completed', 1]]);
+    expect(rows.map((r) => [r['name'], Number(r['n'])])).to.deep.equal([
+      ['before', 19],
+      ['completed', 1],
+    ]);
     expect(await deadlocks(pool)).to.be.greaterThan(deadlocksBefore);
     await pool.query('DELETE FROM merchants WHERE id LIKE ?', [`${scope}_%`]);
     await pool.query('DELETE FROM idempotency_keys WHERE merchant_id = ?', [scope]);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
+import { CaptureMethod, ChargeStatus, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { TEST_PAYMENT_METHODS } from '../src/simulator/test-payment-methods.js';
 import { callUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
@@ -14,11 +14,21 @@ import { startTestServer, type TestServer } from './support/test-server.js';
  */
 const DECLINES = [
   { paymentMethod: 'pm_card_chargeDeclined', failureCode: 'card_declined', declineCode: 'generic_decline', message: 'Your card was declined.' },
-  { paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds', failureCode: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  {
+    paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds',
+    failureCode: 'card_declined',
+    declineCode: 'insufficient_funds',
+    message: 'Your card has insufficient funds.',
+  },
   { paymentMethod: 'pm_card_chargeDeclinedLostCard', failureCode: 'card_declined', declineCode: 'lost_card', message: 'Your card was declined.' },
   { paymentMethod: 'pm_card_chargeDeclinedStolenCard', failureCode: 'card_declined', declineCode: 'stolen_card', message: 'Your card was declined.' },
   { paymentMethod: 'pm_card_chargeDeclinedExpiredCard', failureCode: 'expired_card', declineCode: 'expired_card', message: 'Your card has expired.' },
-  { paymentMethod: 'pm_card_chargeDeclinedIncorrectCvc', failureCode: 'incorrect_cvc', declineCode: 'incorrect_cvc', message: "Your card's security code is incorrect." },
+  {
+    paymentMethod: 'pm_card_chargeDeclinedIncorrectCvc',
+    failureCode: 'incorrect_cvc',
+    declineCode: 'incorrect_cvc',
+    message: "Your card's security code is incorrect.",
+  },
   {
     paymentMethod: 'pm_card_chargeDeclinedProcessingError',
     failureCode: 'processing_error',

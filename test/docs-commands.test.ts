@@ -99,13 +99,18 @@ describe('docs commands (scripts/check-docs.ts)', function () {
 
   it('fails on a link to a heading that does not exist, and on a TypeScript snippet the tests do not run', () => {
     expect(checkReadme('See [recovery](docs/recovery.md#no-such-heading).').some((p) => p.includes('no heading for #no-such-heading'))).to.equal(true);
-    expect(checkReadme('```ts\nconst payments = new PaymentsClient({ target });\n```').some((p) => p.includes('not an excerpt of a file in docs/examples/'))).to.equal(true);
+    expect(
+      checkReadme('```ts\nconst payments = new PaymentsClient({ target });\n```').some((p) => p.includes('not an excerpt of a file in docs/examples/')),
+    ).to.equal(true);
   });
 
   it('fails when src/config.ts reads a variable the README configuration table does not list', () => {
     const dir = fixture(readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
     try {
-      writeFileSync(path.join(dir, 'src/config.ts'), `${readFileSync(path.join(ROOT, 'src/config.ts'), 'utf8')}\nexport const extra = process.env['PAYMENTS_SECRET_FEATURE'];\n`);
+      writeFileSync(
+        path.join(dir, 'src/config.ts'),
+        `${readFileSync(path.join(ROOT, 'src/config.ts'), 'utf8')}\nexport const extra = process.env['PAYMENTS_SECRET_FEATURE'];\n`,
+      );
       const problems = messages(checkDocs(dir, { run: false, files: ['README.md'] }));
       expect(problems.some((p) => p.includes('src/config.ts reads PAYMENTS_SECRET_FEATURE'))).to.equal(true, problems.join('\n'));
     } finally {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CreateChargeRequest, Charge } from '../src/gen/payments/v1/payments.js';
+import { Charge, CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { metadata } from './support/grpc-client.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
 
@@ -22,8 +22,14 @@ function rawCaller(port: number): { call(req: Uint8Array, md: grpc.Metadata): Pr
   return {
     call: (req, md) =>
       new Promise((resolve) => {
-        client.makeUnaryRequest<Uint8Array, Buffer>(CREATE, (b) => Buffer.from(b), (b) => b, req, md, { deadline: Date.now() + 60_000 }, (err, bytes) =>
-          resolve(err ? { error: err } : bytes ? { bytes } : {}),
+        client.makeUnaryRequest<Uint8Array, Buffer>(
+          CREATE,
+          (b) => Buffer.from(b),
+          (b) => b,
+          req,
+          md,
+          { deadline: Date.now() + 60_000 },
+          (err, bytes) => resolve(err ? { error: err } : bytes ? { bytes } : {}),
         );
       }),
     close: () => client.close(),
@@ -40,7 +46,13 @@ describe('exactly-once at scale across three server processes sharing one databa
     sim = await startProviderSimulator();
     await sharedPool(); // migrated before the processes start, so they do not race to create tables
     // Duplicates may wait for their leader as long as their own 60 s deadline allows.
-    const env = { MYSQL_URL: sharedDatabaseUrl(), PAYMENTS_PROVIDER_URL: sim.url, PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey, IDEMPOTENCY_WAIT_MS: '60000', PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT: '10000' };
+    const env = {
+      MYSQL_URL: sharedDatabaseUrl(),
+      PAYMENTS_PROVIDER_URL: sim.url,
+      PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey,
+      IDEMPOTENCY_WAIT_MS: '60000',
+      PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT: '10000',
+    };
     servers = await Promise.all([0, 1, 2].map(() => startServerProcess(env)));
     callers = servers.map((s) => rawCaller(s.port));
   });
@@ -64,7 +76,13 @@ describe('exactly-once at scale across three server processes sharing one databa
     const { apiKey, merchantId } = await merchant();
     const order = `double-tap-${randomUUID()}`;
     const req = CreateChargeRequest.encode({
-      amount: '4200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_tap', description: '', metadata: { order_id: order }, captureMethod: 0,
+      amount: '4200',
+      currency: 'usd',
+      paymentMethod: 'pm_card_visa',
+      customerId: 'cus_tap',
+      description: '',
+      metadata: { order_id: order },
+      captureMethod: 0,
     }).finish();
     const key = `tap-${randomUUID()}`;
     const results = await Promise.all(
@@ -85,8 +103,13 @@ describe('exactly-once at scale across three server processes sharing one databa
     const calls: Array<Promise<RawResult & { key: number }>> = [];
     for (let k = 0; k < 2000; k++) {
       const req = CreateChargeRequest.encode({
-        amount: String(100 + k), currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '',
-        metadata: { order_id: `${batch}-${k}` }, captureMethod: 0,
+        amount: String(100 + k),
+        currency: 'usd',
+        paymentMethod: 'pm_card_visa',
+        customerId: '',
+        description: '',
+        metadata: { order_id: `${batch}-${k}` },
+        captureMethod: 0,
       }).finish();
       for (let copy = 0; copy < 3; copy++) {
         const md = metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': `${batch}-${k}` });

@@ -1,21 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import type { LocalMysql } from '../src/db/local-mysql.js';
 import type { Pool } from '../src/db/pool.js';
-import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/metrics.js';
+import { type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
-import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
-import { RecoveryPoint } from '../src/idempotency/record.js';
+import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { Reaper } from '../src/idempotency/reaper.js';
+import { RecoveryPoint } from '../src/idempotency/record.js';
 import { createLogger } from '../src/logger.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
-import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
+import { type PrivateDatabase, startPrivateDatabase } from './support/private-database.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 const create = PaymentServiceClient.prototype.createCharge;
@@ -134,8 +134,13 @@ describe('failure semantics', function () {
         const scope = `mer_fence_${randomUUID().slice(0, 8)}`;
         // A zero-second lease is already expired when written: the takeover below needs no waiting.
         const claimed = await store.claim({
-          scope, key: 'k', method: '/m', payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
-          recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 0,
+          scope,
+          key: 'k',
+          method: '/m',
+          payload: { fingerprint: Buffer.alloc(32, 1), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
+          recoveryPoint: RecoveryPoint.Started,
+          ttlSeconds: 60,
+          leaseSeconds: 0,
         });
         expect(claimed.won).to.equal(true);
         const zombie = { id: claimed.record.id, leaseVersion: claimed.record.leaseVersion };
@@ -148,12 +153,18 @@ describe('failure semantics', function () {
         });
 
         expect(await store.advance(zombie, RecoveryPoint.ChargeRecorded, 30, [marker('zadv')])).to.equal(undefined);
-        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')], 86_400)).to.equal(undefined);
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie')], 86_400)).to.equal(
+          undefined,
+        );
         expect(await store.release(zombie)).to.equal(false);
         expect(await store.abandon(zombie)).to.equal(false);
-        expect((await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')], 86_400))?.expiresAt).to.be.instanceOf(Date);
+        expect(
+          (await store.complete(successor, { code: 0, message: '', body: Buffer.from('successor'), trailers: [] }, [marker('successor')], 86_400))?.expiresAt,
+        ).to.be.instanceOf(Date);
         // The zombie wakes up again after the successor finished: still nothing.
-        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')], 86_400)).to.equal(undefined);
+        expect(await store.complete(zombie, { code: 0, message: '', body: Buffer.from('zombie'), trailers: [] }, [marker('zombie2')], 86_400)).to.equal(
+          undefined,
+        );
 
         const record = await store.read(scope, 'k');
         expect(record?.response?.body?.toString()).to.equal('successor');
@@ -224,11 +235,18 @@ describe('failure semantics', function () {
       expect((await callUnary(t.client, create, chargeRequest(done), t.md(done))).error).to.equal(undefined);
       expect((await callUnary(t.client, create, chargeRequest(fresh), t.md(fresh))).error).to.equal(undefined);
       await store.claim({
-        scope: t.merchantId, key: live, method: '/m', payload: { fingerprint: Buffer.alloc(32), fingerprintVersion: 1, requestBody: Buffer.alloc(0) },
-        recoveryPoint: RecoveryPoint.Started, ttlSeconds: 60, leaseSeconds: 60,
+        scope: t.merchantId,
+        key: live,
+        method: '/m',
+        payload: { fingerprint: Buffer.alloc(32), fingerprintVersion: 1, requestBody: Buffer.alloc(0) },
+        recoveryPoint: RecoveryPoint.Started,
+        ttlSeconds: 60,
+        leaseSeconds: 60,
       });
       await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key IN (?, ?)', [
-        t.merchantId, done, live,
+        t.merchantId,
+        done,
+        live,
       ]);
       const reaper = new Reaper({ store, batchSize: 1, intervalMs: 60_000, log: createLogger('silent') });
       expect(await reaper.runOnce()).to.be.greaterThanOrEqual(1);
@@ -240,7 +258,10 @@ describe('failure semantics', function () {
     it('starts a new charge for a key reused after its expiry', async () => {
       const key = randomUUID();
       const first = await callUnary(t.client, create, chargeRequest(key), t.md(key));
-      await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [t.merchantId, key]);
+      await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [
+        t.merchantId,
+        key,
+      ]);
       const again = await callUnary(t.client, create, chargeRequest(key), t.md(key));
       expect(again.error).to.equal(undefined);
       expect(again.headers.get('idempotent-replayed')).to.deep.equal([]);
@@ -262,17 +283,21 @@ describe('failure semantics', function () {
         const address = server.address();
         const port = typeof address === 'object' && address ? address.port : 0;
         const text = await new Promise<string>((resolve, reject) =>
-          http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => (body += c.toString()));
-            res.on('end', () => resolve(body));
-          }).on('error', reject),
+          http
+            .get(`http://127.0.0.1:${port}/metrics`, (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => resolve(body));
+            })
+            .on('error', reject),
         );
         expect(text).to.match(/payments_idempotency_events_total\{event="claimed"\} 1/);
         expect(text).to.match(/payments_idempotency_events_total\{event="replayed"\} 1/);
         expect(text).to.match(/payments_idempotency_events_total\{event="mismatched"\} 1/);
         expect(text).to.match(/payments_grpc_server_handling_seconds_count\{method="\/payments.v1.PaymentService\/CreateCharge",code="OK"\} 2/);
-        expect(text).to.match(/payments_grpc_server_handling_seconds_count\{method="\/payments.v1.PaymentService\/CreateCharge",code="FAILED_PRECONDITION"\} 1/);
+        expect(text).to.match(
+          /payments_grpc_server_handling_seconds_count\{method="\/payments.v1.PaymentService\/CreateCharge",code="FAILED_PRECONDITION"\} 1/,
+        );
       } finally {
         server.close();
         await t.close();

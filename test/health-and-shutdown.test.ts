@@ -1,14 +1,14 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { service as healthService } from 'grpc-health-check';
 import { CaptureMethod, ChargeStatus, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
@@ -227,9 +227,15 @@ describe('graceful shutdown of the server process', () => {
       health.close();
       // The listening socket is closed before in-flight calls are awaited.
       const late = paymentClient(port);
-      const refused = await callUnary(late, PaymentServiceClient.prototype.getCharge, { chargeId: 'ch_none' }, metadata({ authorization: `Bearer ${merchant.apiKey}` }), {
-        deadline: Date.now() + 5_000,
-      });
+      const refused = await callUnary(
+        late,
+        PaymentServiceClient.prototype.getCharge,
+        { chargeId: 'ch_none' },
+        metadata({ authorization: `Bearer ${merchant.apiKey}` }),
+        {
+          deadline: Date.now() + 5_000,
+        },
+      );
       late.close();
       expect(refused.error?.code, 'a new connection was served during shutdown').to.equal(grpc.status.UNAVAILABLE);
       expect(server.running, 'the server exited with a call in flight').to.equal(true);
@@ -248,7 +254,9 @@ describe('graceful shutdown of the server process', () => {
 
     const exit = await Promise.race([
       server.exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit within ${EXIT_DEADLINE_MS} ms:\n${server?.output()}`)), EXIT_DEADLINE_MS).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no exit within ${EXIT_DEADLINE_MS} ms:\n${server?.output()}`)), EXIT_DEADLINE_MS).unref(),
+      ),
     ]);
     expect(exit, server.output()).to.deep.equal({ code: 0, signal: null });
     expect(server.lines.map((l) => l['msg'])).to.include('stopped');

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
-import { status as Code, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { CreateChargeRequest, PaymentServiceClient, type Charge } from '../src/gen/payments/v1/payments.js';
+import { status as Code, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { type Charge, CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { callUnary, metadata, rawUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
@@ -13,8 +13,14 @@ const create = PaymentServiceClient.prototype.createCharge;
 
 function request(overrides: Partial<CreateChargeRequest> = {}): CreateChargeRequest {
   return {
-    amount: '2500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_1', description: 'order',
-    metadata: { order_id: 'o-1', channel: 'web' }, captureMethod: 0, ...overrides,
+    amount: '2500',
+    currency: 'usd',
+    paymentMethod: 'pm_card_visa',
+    customerId: 'cus_1',
+    description: 'order',
+    metadata: { order_id: 'o-1', channel: 'web' },
+    captureMethod: 0,
+    ...overrides,
   };
 }
 
@@ -38,7 +44,13 @@ describe('idempotency interceptor', () => {
       ['missing', () => undefined],
       ['empty', (md) => md.set('idempotency-key', '')],
       ['longer than 255 characters', (md) => md.set('idempotency-key', 'k'.repeat(256))],
-      ['sent twice', (md) => { md.add('idempotency-key', 'a'); md.add('idempotency-key', 'b'); }],
+      [
+        'sent twice',
+        (md) => {
+          md.add('idempotency-key', 'a');
+          md.add('idempotency-key', 'b');
+        },
+      ],
     ];
     for (const [what, mutate] of cases) {
       it(`rejects a key that is ${what} with INVALID_ARGUMENT and IDEMPOTENCY_KEY_INVALID, before any provider call`, async () => {
@@ -171,11 +183,23 @@ describe('idempotency interceptor', () => {
       // capture_method explicitly 0, and an unknown field 99.
       const w = new BinaryWriter();
       w.uint32((99 << 3) | 0).int32(7);
-      w.uint32((6 << 3) | 2).fork().uint32(10).string('order_id').uint32(18).string('o-1').join();
+      w.uint32((6 << 3) | 2)
+        .fork()
+        .uint32(10)
+        .string('order_id')
+        .uint32(18)
+        .string('o-1')
+        .join();
       w.uint32((7 << 3) | 0).int32(0);
       w.uint32((4 << 3) | 2).string('cus_1');
       w.uint32((3 << 3) | 2).string('pm_card_visa');
-      w.uint32((6 << 3) | 2).fork().uint32(10).string('channel').uint32(18).string('web').join();
+      w.uint32((6 << 3) | 2)
+        .fork()
+        .uint32(10)
+        .string('channel')
+        .uint32(18)
+        .string('web')
+        .join();
       w.uint32((2 << 3) | 2).string('usd');
       w.uint32((1 << 3) | 0).int64(2500);
       w.uint32((5 << 3) | 2).string('order');
@@ -199,7 +223,12 @@ describe('idempotency interceptor', () => {
       expect(b.response!.id).to.not.equal(a.response!.id);
       const bAgain = await callUnary(t.client, create, request({ amount: '9999' }), otherMd());
       expect(bAgain.response!.id).to.equal(b.response!.id);
-      const got = await callUnary(t.client, PaymentServiceClient.prototype.getCharge, { chargeId: a.response!.id }, metadata({ authorization: `Bearer ${other.apiKey}` }));
+      const got = await callUnary(
+        t.client,
+        PaymentServiceClient.prototype.getCharge,
+        { chargeId: a.response!.id },
+        metadata({ authorization: `Bearer ${other.apiKey}` }),
+      );
       expect(got.error?.code).to.equal(Code.NOT_FOUND);
     });
   });
@@ -254,7 +283,6 @@ describe('idempotency interceptor', () => {
     });
   });
 });
-
 
 /** A gRPC call over plain HTTP/2, to send header bytes a gRPC client library refuses to send. */
 function rawHttp2Call(port: number, path: string, message: Uint8Array, headers: Record<string, string>): Promise<http2.IncomingHttpHeaders> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { Charge, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
@@ -8,12 +8,20 @@ import { claimOf } from '../src/idempotency/claimed-record.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { NeedsAttentionError } from '../src/idempotency/needs-attention-error.js';
 import { noteHandlerFailure } from '../src/idempotency/settle.js';
-import { callUnary, metadata } from './support/grpc-client.js';
 import { sharedPool } from './support/database.js';
-import { startInterceptorServer, TEST_API_KEY, type InterceptorServer } from './support/interceptor-server.js';
+import { callUnary, metadata } from './support/grpc-client.js';
+import { type InterceptorServer, startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
 
 const create = PaymentServiceClient.prototype.createCharge;
-const REQUEST: CreateChargeRequest = { amount: '700', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0 };
+const REQUEST: CreateChargeRequest = {
+  amount: '700',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: '',
+  description: '',
+  metadata: {},
+  captureMethod: 0,
+};
 
 /**
  * Every path on which the interceptor answers a call whose claim it won ends
@@ -34,19 +42,24 @@ describe('the interceptor settles its own claim on every path it answers', () =>
   });
 
   async function row(key: string): Promise<RowDataPacket | undefined> {
-    const [rows] = await (await sharedPool()).query<RowDataPacket[]>('SELECT state, attention_reason FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [merchantId, key]);
+    const [rows] = await (await sharedPool()).query<RowDataPacket[]>(
+      'SELECT state, attention_reason FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?',
+      [merchantId, key],
+    );
     return rows[0];
   }
 
   async function start(createCharge: grpc.handleUnaryCall<CreateChargeRequest, unknown>): Promise<InterceptorServer> {
     server = await startInterceptorServer({
-      store: new MysqlIdempotencyStore(await sharedPool()), merchantId,
+      store: new MysqlIdempotencyStore(await sharedPool()),
+      merchantId,
       handlers: { createCharge: createCharge as grpc.handleUnaryCall<unknown, unknown> },
     });
     return server;
   }
 
-  const call = (s: InterceptorServer, key: string) => callUnary(s.client, create, REQUEST, metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }));
+  const call = (s: InterceptorServer, key: string) =>
+    callUnary(s.client, create, REQUEST, metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }));
   const reasonOf = (err: grpc.ServiceError | undefined) => decodeStatusDetails(err!.metadata.get('grpc-status-details-bin')[0] as Buffer).errorInfo?.reason;
 
   it('parks the row when a response after a side effect cannot be serialized', async () => {

@@ -5,9 +5,9 @@ import { expect } from 'chai';
 import type { Pool } from '../src/db/pool.js';
 import type { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { createLogger, type Logger } from '../src/logger.js';
-import { startAbuseServer, type AbuseServer } from './support/abuse-server.js';
+import { type AbuseServer, startAbuseServer } from './support/abuse-server.js';
 import { callUnary, metadata } from './support/grpc-client.js';
-import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
+import { type PrivateDatabase, startPrivateDatabase } from './support/private-database.js';
 
 /**
  * Marker strings in every field a client or the provider can fill. None of them (nor the API
@@ -25,7 +25,9 @@ const M = {
 };
 
 function markersIn(text: string): string[] {
-  const found = Object.entries(M).filter(([, marker]) => text.includes(marker)).map(([name]) => name);
+  const found = Object.entries(M)
+    .filter(([, marker]) => text.includes(marker))
+    .map(([name]) => name);
   // Every key we authenticate is stored and looked up by its SHA-256: that must not be logged either.
   const sha = createHash('sha256').update(M.apiKey).digest();
   if (text.includes(sha.toString('hex')) || text.includes(sha.toString('base64'))) found.push('apiKey hash');
@@ -40,8 +42,14 @@ function capturingLogger(): { log: Logger; lines: string[] } {
 
 function charge(overrides: Partial<CreateChargeRequest> = {}): CreateChargeRequest {
   return {
-    amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: M.customerId, description: M.description,
-    metadata: { order: M.metadataValue, [`k${run}`]: M.metadataValue }, captureMethod: 0, ...overrides,
+    amount: '1500',
+    currency: 'usd',
+    paymentMethod: 'pm_card_visa',
+    customerId: M.customerId,
+    description: M.description,
+    metadata: { order: M.metadataValue, [`k${run}`]: M.metadataValue },
+    captureMethod: 0,
+    ...overrides,
   };
 }
 
@@ -71,7 +79,9 @@ async function startEchoProvider(): Promise<{ url: string; mode: { status: numbe
         mode.shape === 'text'
           ? `not json: ${echo}`
           : mode.shape === 'json-error'
-            ? JSON.stringify({ error: { type: mode.status === 402 ? 'card_error' : 'invalid_request_error', code: 'card_declined', message: echo, param: 'payment_method' } })
+            ? JSON.stringify({
+                error: { type: mode.status === 402 ? 'card_error' : 'invalid_request_error', code: 'card_declined', message: echo, param: 'payment_method' },
+              })
             : JSON.stringify({ id: echo, object: 'payment_intent', amount: echo, status: echo });
       res.writeHead(mode.status, { 'content-type': 'application/json', 'request-id': echo.slice(0, 100) });
       res.end(body);
@@ -98,8 +108,13 @@ describe('logs carry no customer data, keys or secrets', function () {
 
       // Validation failures (before the claim): every field invalid in turn, each carrying markers.
       const invalid: Array<Partial<CreateChargeRequest>> = [
-        { amount: '0' }, { currency: M.customerId }, { description: M.description.repeat(200) }, { customerId: M.customerId.repeat(20) },
-        { metadata: { [`${M.metadataValue}[x]`]: M.metadataValue } }, { paymentMethod: M.paymentMethod.repeat(20) }, { captureMethod: 99 as CreateChargeRequest["captureMethod"] },
+        { amount: '0' },
+        { currency: M.customerId },
+        { description: M.description.repeat(200) },
+        { customerId: M.customerId.repeat(20) },
+        { metadata: { [`${M.metadataValue}[x]`]: M.metadataValue } },
+        { paymentMethod: M.paymentMethod.repeat(20) },
+        { captureMethod: 99 as CreateChargeRequest['captureMethod'] },
       ];
       for (const fields of invalid) expect((await create(charge(fields))).error?.code).to.equal(3);
       // A malformed idempotency key.
@@ -124,7 +139,10 @@ describe('logs carry no customer data, keys or secrets', function () {
       expect(cap.error?.code).to.equal(9);
       // Authentication failures: unknown, malformed and missing keys.
       expect((await callUnary(t.client, t.client.createCharge, charge(), t.md(`${M.apiKey}x`, idem()))).error?.code).to.equal(16);
-      expect((await callUnary(t.client, t.client.createCharge, charge(), metadata({ authorization: `Bearer ${M.apiKey} ${M.apiKey}`, 'idempotency-key': idem() }))).error?.code).to.equal(16);
+      expect(
+        (await callUnary(t.client, t.client.createCharge, charge(), metadata({ authorization: `Bearer ${M.apiKey} ${M.apiKey}`, 'idempotency-key': idem() })))
+          .error?.code,
+      ).to.equal(16);
       expect((await callUnary(t.client, t.client.createCharge, charge(), metadata({ 'idempotency-key': idem() }))).error?.code).to.equal(16);
     } finally {
       await t.close();
@@ -140,8 +158,14 @@ describe('logs carry no customer data, keys or secrets', function () {
     try {
       await giveMarkerKey(t.pool, t.merchantId);
       const modes: Array<typeof echo.mode> = [
-        { status: 200, shape: 'text' }, { status: 200, shape: 'json-object' }, { status: 400, shape: 'json-error' }, { status: 402, shape: 'json-error' },
-        { status: 404, shape: 'json-error' }, { status: 401, shape: 'json-error' }, { status: 500, shape: 'text' }, { status: 418, shape: 'json-error' },
+        { status: 200, shape: 'text' },
+        { status: 200, shape: 'json-object' },
+        { status: 400, shape: 'json-error' },
+        { status: 402, shape: 'json-error' },
+        { status: 404, shape: 'json-error' },
+        { status: 401, shape: 'json-error' },
+        { status: 500, shape: 'text' },
+        { status: 418, shape: 'json-error' },
         { status: 400, shape: 'text' },
       ];
       for (const mode of modes) {
@@ -215,7 +239,7 @@ describe('logs carry no customer data, keys or secrets', function () {
       }
       expect(lines.length).to.be.greaterThan(0);
       if (process.env['SHOW_LOGS']) process.stderr.write(lines.join(''));
-    expect(lines.flatMap(markersIn), lines.join('')).to.deep.equal([]);
+      expect(lines.flatMap(markersIn), lines.join('')).to.deep.equal([]);
     });
   });
 });

@@ -6,12 +6,20 @@ import type { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
 import { MERCHANT_CONCURRENCY_LIMIT_REASON } from '../src/grpc/merchant-concurrency-interceptor.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { STATUS_DETAILS_KEY } from '../src/grpc/to-status.js';
-import { startAbuseServer, type AbuseServer } from './support/abuse-server.js';
+import { type AbuseServer, startAbuseServer } from './support/abuse-server.js';
 import { callUnary } from './support/grpc-client.js';
 
 const LIMIT = 3;
 const EXTRA = 2;
-const CHARGE: CreateChargeRequest = { amount: '1200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0 };
+const CHARGE: CreateChargeRequest = {
+  amount: '1200',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: '',
+  description: '',
+  metadata: {},
+  captureMethod: 0,
+};
 
 describe('per-merchant limit on calls in flight', function () {
   this.timeout(60_000);
@@ -26,7 +34,10 @@ describe('per-merchant limit on calls in flight', function () {
   });
 
   async function rowsFor(merchantId: string, keys: string[]): Promise<number> {
-    const [rows] = await t.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key IN (?)', [merchantId, keys]);
+    const [rows] = await t.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key IN (?)', [
+      merchantId,
+      keys,
+    ]);
     return Number(rows[0]?.['n']);
   }
 
@@ -80,7 +91,9 @@ describe('per-merchant limit on calls in flight', function () {
 
   it('gives the place back when a call ends by its deadline or a cancel', async () => {
     t.sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' }, times: LIMIT });
-    const calls = Array.from({ length: LIMIT }, () => callUnary(t.client, t.client.createCharge, CHARGE, t.md(t.apiKey, randomUUID()), { deadline: Date.now() + 300 }));
+    const calls = Array.from({ length: LIMIT }, () =>
+      callUnary(t.client, t.client.createCharge, CHARGE, t.md(t.apiKey, randomUUID()), { deadline: Date.now() + 300 }),
+    );
     await t.sim.whenHeld(LIMIT);
     const timedOut = await Promise.all(calls);
     expect(timedOut.map((x) => x.error?.code)).to.deep.equal(Array(LIMIT).fill(Code.DEADLINE_EXCEEDED));

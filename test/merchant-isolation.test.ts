@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code, type Metadata } from '@grpc/grpc-js';
-import { CaptureMethod, ChargeStatus, PaymentServiceClient, type Charge } from '../src/gen/payments/v1/payments.js';
+import { expect } from 'chai';
+import { CaptureMethod, type Charge, ChargeStatus, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { callUnary, metadata } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
@@ -33,8 +33,7 @@ describe('merchant isolation', () => {
     expect(chargeOfA.status).to.equal(ChargeStatus.CHARGE_STATUS_REQUIRES_CAPTURE);
 
     const b = await t.newMerchant();
-    asB = (idempotencyKey) =>
-      metadata({ authorization: `Bearer ${b.apiKey}`, ...(idempotencyKey !== undefined ? { 'idempotency-key': idempotencyKey } : {}) });
+    asB = (idempotencyKey) => metadata({ authorization: `Bearer ${b.apiKey}`, ...(idempotencyKey !== undefined ? { 'idempotency-key': idempotencyKey } : {}) });
   });
   after(async () => {
     await t.close();

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
-import { startLocalMysql, type LocalMysql } from '../src/db/local-mysql.js';
+import { expect } from 'chai';
+import { type LocalMysql, startLocalMysql } from '../src/db/local-mysql.js';
 import { createPool } from '../src/db/pool.js';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { hashApiKey } from '../src/merchants/merchant-store.js';
@@ -27,16 +27,11 @@ interface CliResult {
 /** Runs the admin command as a subprocess, by default against the run's shared database. */
 function runCli(args: readonly string[], env: NodeJS.ProcessEnv = { ...process.env, MYSQL_URL: sharedDatabaseUrl() }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(
-      TSX,
-      [CLI, ...args],
-      { cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env },
-      (error, stdout, stderr) => {
-        if (error === null) resolve({ code: 0, stdout, stderr });
-        else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
-        else reject(new Error(`merchants CLI did not finish: ${error.message}\n${stderr}`, { cause: error }));
-      },
-    );
+    execFile(TSX, [CLI, ...args], { cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env }, (error, stdout, stderr) => {
+      if (error === null) resolve({ code: 0, stdout, stderr });
+      else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+      else reject(new Error(`merchants CLI did not finish: ${error.message}\n${stderr}`, { cause: error }));
+    });
   });
 }
 
@@ -58,7 +53,9 @@ describe('merchants admin command', () => {
     const printed = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
     expect(Object.keys(printed)).to.deep.equal(['merchant_id', 'api_key']);
     expect(printed['merchant_id']).to.match(/^mer_/);
-    expect(printed['api_key']).to.be.a('string').and.match(/^sk_live_/);
+    expect(printed['api_key'])
+      .to.be.a('string')
+      .and.match(/^sk_live_/);
 
     const got = await callUnary(
       t.client,

@@ -1,17 +1,17 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { expect } from 'chai';
-import { status as Code } from '@grpc/grpc-js';
-import type { RowDataPacket } from 'mysql2';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { RowDataPacket } from 'mysql2';
+import type { Pool } from '../src/db/pool.js';
 import { CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { createLogger } from '../src/logger.js';
-import type { Pool } from '../src/db/pool.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { callUnary, rawUnary } from './support/grpc-client.js';
-import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
+import { type PrivateDatabase, startPrivateDatabase } from './support/private-database.js';
 import { rawHttp2Messages } from './support/raw-http2.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
@@ -23,21 +23,34 @@ const CLI_TIMEOUT_MS = 30_000;
 /** Runs the operator command `npm run -s keys -- ...` against the given database. */
 function keysCli(args: string[], mysqlUrl: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'scripts', 'keys.ts'), ...args], {
-      cwd: REPO_ROOT, timeout: CLI_TIMEOUT_MS, env: { ...process.env, MYSQL_URL: mysqlUrl },
-    }, (error, stdout, stderr) => {
-      if (error === null) resolve({ code: 0, stdout, stderr });
-      else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
-      else reject(new Error(`keys command did not finish: ${error.message}`, { cause: error }));
-    });
+    execFile(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(REPO_ROOT, 'scripts', 'keys.ts'), ...args],
+      {
+        cwd: REPO_ROOT,
+        timeout: CLI_TIMEOUT_MS,
+        env: { ...process.env, MYSQL_URL: mysqlUrl },
+      },
+      (error, stdout, stderr) => {
+        if (error === null) resolve({ code: 0, stdout, stderr });
+        else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+        else reject(new Error(`keys command did not finish: ${error.message}`, { cause: error }));
+      },
+    );
   });
 }
 const create = PaymentServiceClient.prototype.createCharge;
 
 function chargeRequest(order: string, overrides: Partial<CreateChargeRequest> = {}): CreateChargeRequest {
   return {
-    amount: '4200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '',
-    metadata: { order_id: order }, captureMethod: 0, ...overrides,
+    amount: '4200',
+    currency: 'usd',
+    paymentMethod: 'pm_card_visa',
+    customerId: '',
+    description: '',
+    metadata: { order_id: order },
+    captureMethod: 0,
+    ...overrides,
   };
 }
 
@@ -91,9 +104,10 @@ describe('money-path regressions (issue: no input, storage error or passage of t
     const first = await callUnary(t.client, create, chargeRequest(order), t.md(key));
     expect(first.error?.code).to.equal(Code.UNAVAILABLE);
     // The outcome stayed unknown longer than the 3 s TTL: set the row's clock there explicitly.
-    await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND, locked_until = NOW(6) WHERE merchant_id = ? AND idempotency_key = ?', [
-      t.merchantId, key,
-    ]);
+    await t.pool.query(
+      'UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND, locked_until = NOW(6) WHERE merchant_id = ? AND idempotency_key = ?',
+      [t.merchantId, key],
+    );
     const resumed = await callUnary(t.client, create, chargeRequest(order), t.md(key));
     expect(resumed.error).to.equal(undefined);
     // The retry that comes right after is a replay, not a new claim with a new provider key.
@@ -131,9 +145,20 @@ describe('money-path regressions (issue: no input, storage error or passage of t
     const valid = CreateChargeRequest.encode(chargeRequest(order, { description: 'caf\uFFFD' })).finish();
     // The same request with the description's bytes replaced by invalid UTF-8 (0xff 0xfe).
     const w = new BinaryWriter();
-    w.uint32((1 << 3) | 0).int64('4200').uint32((2 << 3) | 2).string('usd').uint32((3 << 3) | 2).string('pm_card_visa');
+    w.uint32((1 << 3) | 0)
+      .int64('4200')
+      .uint32((2 << 3) | 2)
+      .string('usd')
+      .uint32((3 << 3) | 2)
+      .string('pm_card_visa');
     w.uint32((5 << 3) | 2).bytes(Uint8Array.from([0x63, 0xff, 0xfe]));
-    w.uint32((6 << 3) | 2).fork().uint32(10).string('order_id').uint32(18).string(order).join();
+    w.uint32((6 << 3) | 2)
+      .fork()
+      .uint32(10)
+      .string('order_id')
+      .uint32(18)
+      .string(order)
+      .join();
     const requests = t.sim.stats().requests;
     const refused = await rawHttp2Messages(t.port, CREATE, [w.finish()], { authorization: `Bearer ${t.apiKey}`, 'idempotency-key': key });
     expect(Number(refused['grpc-status'])).to.equal(Code.INVALID_ARGUMENT);
@@ -155,8 +180,15 @@ describe('money-path regressions (issue: no input, storage error or passage of t
     // 25 older rows this build cannot resume: no stored request (claimed before it was kept),
     // or a method of a newer version during a rolling deploy.
     const blockers = Array.from({ length: 25 }, (_, i) => [
-      t.merchantId, `blocker-${key}-${i}`, i % 2 === 0 ? CREATE : '/payments.v1.PaymentService/FutureMethod',
-      Buffer.alloc(32, i), 1, i % 2 === 0 ? null : Buffer.from([8, 1]), 'in_progress', 'provider_requested', '1999-01-01',
+      t.merchantId,
+      `blocker-${key}-${i}`,
+      i % 2 === 0 ? CREATE : '/payments.v1.PaymentService/FutureMethod',
+      Buffer.alloc(32, i),
+      1,
+      i % 2 === 0 ? null : Buffer.from([8, 1]),
+      'in_progress',
+      'provider_requested',
+      '1999-01-01',
     ]);
     await t.pool.query(
       `INSERT INTO idempotency_keys (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
@@ -186,7 +218,10 @@ describe('outcomes the database refuses to store (needs_attention)', function ()
     // case: a decline's provider message no longer fits failure_message.
     await privateDb.pool.query("ALTER TABLE charges MODIFY failure_message VARCHAR(5) NOT NULL DEFAULT ''");
     t = await startTestServer({
-      pool: privateDb.pool, leaseSeconds: 1, completerIntervalMs: 3_600_000, metrics,
+      pool: privateDb.pool,
+      leaseSeconds: 1,
+      completerIntervalMs: 3_600_000,
+      metrics,
       log: createLogger('info', { write: (line: string) => void logLines.push(line) }),
     });
   });
@@ -237,7 +272,10 @@ describe('outcomes the database refuses to store (needs_attention)', function ()
     }
     const listed = await keysCli(['attention'], privateDb.db.url);
     expect(listed.code).to.equal(0);
-    const parked = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const parked = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
     const toResume = parked.find((p) => p['idempotency_key'] === resumeKey);
     const toRelease = parked.find((p) => p['idempotency_key'] === releaseKey);
     expect(toResume).to.include({ reason: 'outcome_not_storable', method: CREATE, merchant_id: t.merchantId });

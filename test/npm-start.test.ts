@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -7,16 +7,16 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import {
   CaptureMethod,
-  ChargeStatus,
-  PaymentServiceClient,
-  RefundReason,
   type Charge,
+  ChargeStatus,
   type ListChargesResponse,
+  PaymentServiceClient,
   type Refund,
+  RefundReason,
 } from '../src/gen/payments/v1/payments.js';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
@@ -46,7 +46,9 @@ async function assertPortFree(port: number, what: string): Promise<void> {
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`${DEFAULT_LISTEN.host}:${port} (${what}) is already in use on this machine (another \`npm start\`?); stop that process to run this test`);
+      throw new Error(
+        `${DEFAULT_LISTEN.host}:${port} (${what}) is already in use on this machine (another \`npm start\`?); stop that process to run this test`,
+      );
     }
     throw err;
   } finally {
@@ -210,8 +212,14 @@ describe('npm start with no configuration', () => {
     expect(listening.atMs, `time to listening (ms), budget ${START_BUDGET_MS}`).to.be.below(START_BUDGET_MS);
     const commands = groupCommandLines(child.pid!);
     if (commands !== undefined) {
-      expect(commands.some((c) => c.includes('--enable-source-maps dist/main.js')), `npm start runs the compiled server: ${commands.join(' | ')}`).to.equal(true);
-      expect(commands.filter((c) => c.includes('tsx')), 'and no tsx').to.deep.equal([]);
+      expect(
+        commands.some((c) => c.includes('--enable-source-maps dist/main.js')),
+        `npm start runs the compiled server: ${commands.join(' | ')}`,
+      ).to.equal(true);
+      expect(
+        commands.filter((c) => c.includes('tsx')),
+        'and no tsx',
+      ).to.deep.equal([]);
     }
 
     const devKeys = jsonLines().filter(({ json }) => 'development_merchant_id' in json);
@@ -268,7 +276,9 @@ describe('npm start with no configuration', () => {
         amountRefunded: '1500',
       });
 
-      const listed = await unary<ListChargesResponse>((cb) => client.listCharges({ pageSize: 10, pageToken: '', customerId: 'cus_quickstart' }, md(), opts(), cb));
+      const listed = await unary<ListChargesResponse>((cb) =>
+        client.listCharges({ pageSize: 10, pageToken: '', customerId: 'cus_quickstart' }, md(), opts(), cb),
+      );
       expect(listed.charges.map((c) => c.id)).to.deep.equal([created.id]);
     } finally {
       client.close();
@@ -278,7 +288,9 @@ describe('npm start with no configuration', () => {
     child.kill('SIGTERM');
     const code = await Promise.race([
       npmExit,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm did not exit within ${STOP_DEADLINE_MS} ms:\n${output()}`)), STOP_DEADLINE_MS).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`npm did not exit within ${STOP_DEADLINE_MS} ms:\n${output()}`)), STOP_DEADLINE_MS).unref(),
+      ),
     ]);
     await pollUntil(() => !groupAlive(child.pid!), STOP_DEADLINE_MS, 'the server behind npm to exit').catch(() => {
       throw new Error(

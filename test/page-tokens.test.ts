@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { PaymentServiceClient, type ListChargesRequest } from '../src/gen/payments/v1/payments.js';
+import { type ListChargesRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { ChargeRepository } from '../src/payments/charge-repository.js';
 import { PaymentService } from '../src/payments/payment-service.js';
 import { ProviderClient } from '../src/provider/provider-client.js';

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
+import { type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
 
 function chargeRequest(order: string): CreateChargeRequest {
   return { amount: '7300', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
@@ -57,7 +57,12 @@ describe('server process SIGKILLed between provider_requested and charge_recorde
     const victim = await start();
     const client = paymentClient(victim.port);
     sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
-    const pending = callUnary(client, PaymentServiceClient.prototype.createCharge, chargeRequest(order), metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }));
+    const pending = callUnary(
+      client,
+      PaymentServiceClient.prototype.createCharge,
+      chargeRequest(order),
+      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+    );
     await sim.whenHeld(1);
     await victim.stop('SIGKILL');
     // The provider now finishes the charge; its answer goes to a dead process.
@@ -75,7 +80,12 @@ describe('server process SIGKILLed between provider_requested and charge_recorde
 
     const survivor = await start();
     const client = paymentClient(survivor.port);
-    const retry = await callUnary(client, PaymentServiceClient.prototype.createCharge, chargeRequest(order), metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }));
+    const retry = await callUnary(
+      client,
+      PaymentServiceClient.prototype.createCharge,
+      chargeRequest(order),
+      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+    );
     client.close();
     expect(retry.error).to.equal(undefined);
     const payments = sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order);

@@ -2,12 +2,8 @@ import http from 'node:http';
 import { expect } from 'chai';
 import { metadataSearchQuery, ProviderClient } from '../src/provider/provider-client.js';
 import { ProviderInvalidRequestError } from '../src/provider/provider-error.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
-import {
-  SIMULATOR_PROCESSING_METHOD,
-  SIMULATOR_REFUND_FAILED_METHOD,
-  SIMULATOR_REFUND_PENDING_METHOD,
-} from '../src/simulator/test-payment-methods.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
+import { SIMULATOR_PROCESSING_METHOD, SIMULATOR_REFUND_FAILED_METHOD, SIMULATOR_REFUND_PENDING_METHOD } from '../src/simulator/test-payment-methods.js';
 
 const visa = { amount: 1_500, currency: 'usd', paymentMethod: 'pm_card_visa', captureMethod: 'automatic' as const };
 
@@ -68,7 +64,10 @@ describe('provider lookups, states and refund outcomes (client against the simul
   });
 
   it('refuses a search query outside the supported subset as an invalid request', async () => {
-    const err = await client.searchPaymentIntents('status:"succeeded"').then(() => undefined, (e: unknown) => e);
+    const err = await client.searchPaymentIntents('status:"succeeded"').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(ProviderInvalidRequestError);
   });
 
@@ -76,7 +75,8 @@ describe('provider lookups, states and refund outcomes (client against the simul
     const pi = await client.createPaymentIntent(visa, key());
     const other = await client.createPaymentIntent(visa, key());
     const refunds = [];
-    for (let i = 0; i < 3; i++) refunds.push(await client.createRefund({ paymentIntent: pi.id, amount: 100, metadata: { idempotency_reference: `r${i}` } }, key()));
+    for (let i = 0; i < 3; i++)
+      refunds.push(await client.createRefund({ paymentIntent: pi.id, amount: 100, metadata: { idempotency_reference: `r${i}` } }, key()));
     await client.createRefund({ paymentIntent: other.id, amount: 100 }, key());
 
     const list = await client.listRefunds(pi.id);
@@ -104,7 +104,10 @@ describe('provider lookups, states and refund outcomes (client against the simul
     const failing = await client.createPaymentIntent({ ...visa, paymentMethod: SIMULATOR_REFUND_FAILED_METHOD }, key());
 
     expect((await client.createRefund({ paymentIntent: pending.id, amount: 1_000 }, key())).status).to.equal('pending');
-    const tooMuch = await client.createRefund({ paymentIntent: pending.id, amount: 1_000 }, key()).then(() => undefined, (e: unknown) => e);
+    const tooMuch = await client.createRefund({ paymentIntent: pending.id, amount: 1_000 }, key()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(tooMuch, 'a pending refund holds its amount').to.be.instanceOf(ProviderInvalidRequestError);
     expect((await client.createRefund({ paymentIntent: failing.id, amount: 1_500 }, key())).status).to.equal('failed');
     expect((await client.createRefund({ paymentIntent: failing.id, amount: 1_500 }, key())).status).to.equal('failed');
@@ -127,10 +130,14 @@ describe('provider lookups, states and refund outcomes (client against the simul
     const k = key();
     const first = await client.createPaymentIntent(visa, k);
     const answer = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${sim.url}/_sim/forget_idempotency_keys`, { method: 'POST', headers: { authorization: `Bearer ${sim.secretKey}` }, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.request(
+        `${sim.url}/_sim/forget_idempotency_keys`,
+        { method: 'POST', headers: { authorization: `Bearer ${sim.secretKey}` }, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -140,7 +147,10 @@ describe('provider lookups, states and refund outcomes (client against the simul
 
   it("refuses metadata past Stripe's limits: more than 50 keys", async () => {
     const metadata = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']));
-    const err = await client.createPaymentIntent({ ...visa, metadata }, key()).then(() => undefined, (e: unknown) => e);
+    const err = await client.createPaymentIntent({ ...visa, metadata }, key()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(ProviderInvalidRequestError);
     expect(sim.paymentIntents()).to.have.length(0);
   });

@@ -1,7 +1,8 @@
 // Over 400 lines but one idea: ProviderClient against a real simulator and misbehaving servers, sharing their setup.
-import { expect } from 'chai';
+
 import http from 'node:http';
 import net from 'node:net';
+import { expect } from 'chai';
 import { ProviderClient } from '../src/provider/provider-client.js';
 import {
   isOutcomeUnknown,
@@ -12,7 +13,7 @@ import {
   type UnavailableReason,
 } from '../src/provider/provider-error.js';
 import type { CreatePaymentIntentParams } from '../src/provider/provider-types.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {

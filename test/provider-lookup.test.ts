@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
+import { CaptureMethod, ChargeStatus, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { IDEMPOTENCY_REFERENCE_KEY } from '../src/payments/provider-reference.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
 import { callUnary } from './support/grpc-client.js';
@@ -15,7 +15,10 @@ function chargeRequest(order: string, captureMethod = CaptureMethod.CAPTURE_METH
 }
 
 async function keyRow(t: TestServer, key: string): Promise<RowDataPacket | undefined> {
-  const [rows] = await t.pool.query<RowDataPacket[]>('SELECT state, recovery_point FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [t.merchantId, key]);
+  const [rows] = await t.pool.query<RowDataPacket[]>('SELECT state, recovery_point FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [
+    t.merchantId,
+    key,
+  ]);
   return rows[0];
 }
 
@@ -114,7 +117,13 @@ describe('provider lookup past the provider idempotency window', function () {
     const other = new ProviderClient({ baseUrl: t.sim.url, secretKey: t.sim.secretKey });
     try {
       await other.createPaymentIntent(
-        { amount: 3100, currency: 'usd', paymentMethod: 'pm_card_visa', captureMethod: 'automatic', metadata: { order_id: order, [IDEMPOTENCY_REFERENCE_KEY]: reference } },
+        {
+          amount: 3100,
+          currency: 'usd',
+          paymentMethod: 'pm_card_visa',
+          captureMethod: 'automatic',
+          metadata: { order_id: order, [IDEMPOTENCY_REFERENCE_KEY]: reference },
+        },
         `other-${key}`,
       );
     } finally {
@@ -126,11 +135,14 @@ describe('provider lookup past the provider idempotency window', function () {
     expect(retry.error, 'an undecidable lookup must not be answered OK').to.not.equal(undefined);
     expect(retry.error?.code).to.not.equal(Code.UNAVAILABLE);
     expect(payments(order), 'a third payment was created').to.have.length(2);
-    const [rows] = await t.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM charges WHERE merchant_id = ? AND JSON_VALUE(metadata, '$.order_id') = ?", [t.merchantId, order]);
+    const [rows] = await t.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM charges WHERE merchant_id = ? AND JSON_VALUE(metadata, '$.order_id') = ?", [
+      t.merchantId,
+      order,
+    ]);
     expect(Number(rows[0]?.['n'])).to.equal(0);
   });
 
-  it('records a refund an earlier attempt made, found among the payment\'s refunds by its reference', async () => {
+  it("records a refund an earlier attempt made, found among the payment's refunds by its reference", async () => {
     const created = await callUnary(t.client, create, chargeRequest(`lookup-refund-${randomUUID()}`), t.md(randomUUID()));
     const chargeId = created.response!.id;
     const pi = created.response!.providerReference;
@@ -154,7 +166,12 @@ describe('provider lookup past the provider idempotency window', function () {
 
   for (const step of ['capture', 'cancel'] as const) {
     it(`records a ${step} an earlier attempt made, read from the PaymentIntent, without sending it again`, async () => {
-      const created = await callUnary(t.client, create, chargeRequest(`lookup-${step}-${randomUUID()}`, CaptureMethod.CAPTURE_METHOD_MANUAL), t.md(randomUUID()));
+      const created = await callUnary(
+        t.client,
+        create,
+        chargeRequest(`lookup-${step}-${randomUUID()}`, CaptureMethod.CAPTURE_METHOD_MANUAL),
+        t.md(randomUUID()),
+      );
       const chargeId = created.response!.id;
       const key = randomUUID();
       const method = step === 'capture' ? PaymentServiceClient.prototype.captureCharge : PaymentServiceClient.prototype.cancelCharge;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CaptureMethod, ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
+import { CaptureMethod, ChargeStatus, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { SIMULATOR_PROCESSING_METHOD } from '../src/simulator/test-payment-methods.js';
 import { callUnary, type UnaryResult } from './support/grpc-client.js';
@@ -17,8 +17,18 @@ function reason(res: UnaryResult<unknown>): string | undefined {
 
 /** PaymentIntents the provider has not finished: neither succeeded nor failed (DESIGN §6). */
 const UNSETTLED = [
-  { paymentMethod: 'pm_card_authenticationRequired', intentStatus: 'requires_action', status: ChargeStatus.CHARGE_STATUS_REQUIRES_ACTION, hint: /authentication/ },
-  { paymentMethod: SIMULATOR_PROCESSING_METHOD, intentStatus: 'processing', status: ChargeStatus.CHARGE_STATUS_PROCESSING, hint: /has not finished this payment/ },
+  {
+    paymentMethod: 'pm_card_authenticationRequired',
+    intentStatus: 'requires_action',
+    status: ChargeStatus.CHARGE_STATUS_REQUIRES_ACTION,
+    hint: /authentication/,
+  },
+  {
+    paymentMethod: SIMULATOR_PROCESSING_METHOD,
+    intentStatus: 'processing',
+    status: ChargeStatus.CHARGE_STATUS_PROCESSING,
+    hint: /has not finished this payment/,
+  },
 ] as const;
 
 describe('provider states beyond succeeded and failed', () => {
@@ -31,7 +41,13 @@ describe('provider states beyond succeeded and failed', () => {
   });
 
   const request = (paymentMethod: string, captureMethod: CaptureMethod): CreateChargeRequest => ({
-    amount: '2500', currency: 'usd', paymentMethod, customerId: '', description: '', metadata: { case: paymentMethod }, captureMethod,
+    amount: '2500',
+    currency: 'usd',
+    paymentMethod,
+    customerId: '',
+    description: '',
+    metadata: { case: paymentMethod },
+    captureMethod,
   });
 
   for (const state of UNSETTLED) {
@@ -67,7 +83,11 @@ describe('provider states beyond succeeded and failed', () => {
       const cancel = await callUnary(t.client, PaymentServiceClient.prototype.cancelCharge, { chargeId }, t.md(randomUUID()));
       const refund = await callUnary(t.client, PaymentServiceClient.prototype.refundCharge, { chargeId, reason: 0 }, t.md(randomUUID()));
 
-      for (const [result, verb] of [[capture, 'captured'], [cancel, 'canceled'], [refund, 'refunded']] as const) {
+      for (const [result, verb] of [
+        [capture, 'captured'],
+        [cancel, 'canceled'],
+        [refund, 'refunded'],
+      ] as const) {
         expect(result.error?.code, verb).to.equal(Code.FAILED_PRECONDITION);
         expect(result.error?.details).to.include(`charge is ${state.intentStatus}`);
         expect(result.error?.details).to.include(`cannot be ${verb}`);

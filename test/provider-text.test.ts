@@ -9,7 +9,7 @@ import { MerchantStore } from '../src/merchants/merchant-store.js';
 import { PROVIDER_TEXT_COLUMNS } from '../src/payments/charge-repository.js';
 import { MAX_PROVIDER_TEXT_IN_STATUS } from '../src/payments/provider-refusal.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import { type RunningServer, startServer } from '../src/server.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
 
@@ -27,9 +27,19 @@ function verboseProvider(): http.Server {
     req.resume();
     req.on('end', () => {
       const intent = {
-        id: `pi_${LONG}`, object: 'payment_intent', amount: 1000, amount_capturable: 0, amount_received: 0, currency: 'usd',
-        status: 'requires_payment_method', capture_method: 'automatic', payment_method: null, customer: null, description: null,
-        metadata: {}, created: 1,
+        id: `pi_${LONG}`,
+        object: 'payment_intent',
+        amount: 1000,
+        amount_capturable: 0,
+        amount_received: 0,
+        currency: 'usd',
+        status: 'requires_payment_method',
+        capture_method: 'automatic',
+        payment_method: null,
+        customer: null,
+        description: null,
+        metadata: {},
+        created: 1,
       };
       const body =
         req.url === '/v1/payment_intents'
@@ -54,7 +64,15 @@ describe('provider text fits its column', () => {
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     client = new ProviderClient({ baseUrl: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`, secretKey: SECRET });
     const pool = await sharedPool();
-    running = await startServer({ pool, provider: client, log: createLogger('silent'), listen: '127.0.0.1:0', ttlSeconds: 3600, leaseSeconds: 30, inFlightWaitMs: 5000 });
+    running = await startServer({
+      pool,
+      provider: client,
+      log: createLogger('silent'),
+      listen: '127.0.0.1:0',
+      ttlSeconds: 3600,
+      leaseSeconds: 30,
+      inFlightWaitMs: 5000,
+    });
     ({ apiKey, merchantId } = await new MerchantStore(pool).create(`test-${randomUUID()}`));
   });
   after(async () => {
@@ -67,9 +85,20 @@ describe('provider text fits its column', () => {
     const grpcClient = paymentClient(running.port);
     try {
       const md = metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': randomUUID() });
-      const created = await callUnary(grpcClient, PaymentServiceClient.prototype.createCharge, {
-        amount: '1000', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0,
-      }, md);
+      const created = await callUnary(
+        grpcClient,
+        PaymentServiceClient.prototype.createCharge,
+        {
+          amount: '1000',
+          currency: 'usd',
+          paymentMethod: 'pm_card_visa',
+          customerId: '',
+          description: '',
+          metadata: {},
+          captureMethod: 0,
+        },
+        md,
+      );
 
       expect(created.error).to.equal(undefined);
       const charge = created.response!;
@@ -82,7 +111,9 @@ describe('provider text fits its column', () => {
         expect(text.endsWith('😀'), 'a surrogate pair was split').to.equal(true);
       }
       const pool = await sharedPool();
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT failure_code, decline_code, failure_message, provider_reference FROM charges WHERE id = ?', [charge.id]);
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT failure_code, decline_code, failure_message, provider_reference FROM charges WHERE id = ?', [
+        charge.id,
+      ]);
       expect(rows[0]).to.deep.equal({
         failure_code: charge.failureCode,
         decline_code: charge.declineCode,

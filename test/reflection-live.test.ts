@@ -143,7 +143,14 @@ describe('strict reflection client against the real server', () => {
       'call',
       'payments.v1.PaymentService/CreateCharge',
       // Other field and map order, and an explicit default: the same request to protobuf.
-      JSON.stringify({ metadata: { b: '2', a: '1' }, description: 'cross-language', paymentMethod: 'pm_card_visa', currency: 'eur', amount: '2100', customerId: '' }),
+      JSON.stringify({
+        metadata: { b: '2', a: '1' },
+        description: 'cross-language',
+        paymentMethod: 'pm_card_visa',
+        currency: 'eur',
+        amount: '2100',
+        customerId: '',
+      }),
       '-H',
       `authorization: Bearer ${t.apiKey}`,
       '-H',
@@ -164,16 +171,39 @@ describe('strict reflection client against the real server', () => {
   it('decodes the ErrorInfo and RetryInfo of an error from types it learns over reflection, as grpcurl does', async function () {
     const reused = randomUUID();
     const request = { amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa' };
-    await clientOk(this, ['call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify(request), '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${reused}`]);
+    await clientOk(this, [
+      'call',
+      'payments.v1.PaymentService/CreateCharge',
+      JSON.stringify(request),
+      '-H',
+      `authorization: Bearer ${t.apiKey}`,
+      '-H',
+      `idempotency-key: ${reused}`,
+    ]);
     const result = await client(this, [
-      'call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify({ ...request, amount: '1501' }),
-      '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${reused}`,
+      'call',
+      'payments.v1.PaymentService/CreateCharge',
+      JSON.stringify({ ...request, amount: '1501' }),
+      '-H',
+      `authorization: Bearer ${t.apiKey}`,
+      '-H',
+      `idempotency-key: ${reused}`,
     ]);
     expect(result.code).to.equal(1);
     expect(statusDetails(result.stderr)).to.deep.equal([['google.rpc.ErrorInfo', { domain: 'payments.v1', reason: 'IDEMPOTENCY_KEY_REUSED' }]]);
 
-    const invalid = await client(this, ['call', 'payments.v1.PaymentService/CreateCharge', JSON.stringify({ ...request, amount: '-1' }), '-H', `authorization: Bearer ${t.apiKey}`, '-H', `idempotency-key: ${randomUUID()}`]);
-    expect(statusDetails(invalid.stderr)).to.deep.equal([['google.rpc.ErrorInfo', { domain: 'payments.v1', metadata: { field: 'amount' }, reason: 'FIELD_INVALID' }]]);
+    const invalid = await client(this, [
+      'call',
+      'payments.v1.PaymentService/CreateCharge',
+      JSON.stringify({ ...request, amount: '-1' }),
+      '-H',
+      `authorization: Bearer ${t.apiKey}`,
+      '-H',
+      `idempotency-key: ${randomUUID()}`,
+    ]);
+    expect(statusDetails(invalid.stderr)).to.deep.equal([
+      ['google.rpc.ErrorInfo', { domain: 'payments.v1', metadata: { field: 'amount' }, reason: 'FIELD_INVALID' }],
+    ]);
   });
 
   it('describes google.rpc.RetryInfo over reflection, with its Duration import resolved', async function () {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code, type Metadata } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { CreateChargeRequest } from '../src/gen/payments/v1/payments.js';
-import { ServerMetrics } from '../src/metrics.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
+import { ServerMetrics } from '../src/metrics.js';
 import { metadata, rawUnary } from './support/grpc-client.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
@@ -11,7 +11,13 @@ const CREATE = '/payments.v1.PaymentService/CreateCharge';
 
 function charge(order: string, amount = '4200'): Uint8Array {
   return CreateChargeRequest.encode({
-    amount, currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_mem', description: '', metadata: { order_id: order }, captureMethod: 0,
+    amount,
+    currency: 'usd',
+    paymentMethod: 'pm_card_visa',
+    customerId: 'cus_mem',
+    description: '',
+    metadata: { order_id: order },
+    captureMethod: 0,
   }).finish();
 }
 
@@ -57,7 +63,10 @@ describe('replays of completed keys answered from memory', () => {
 
   for (const [outcome, body] of [
     ['a charge', (order: string) => charge(order)],
-    ['a stored error with details', (order: string) => CreateChargeRequest.encode({ ...CreateChargeRequest.decode(charge(order)), paymentMethod: 'pm_no_such_method' }).finish()],
+    [
+      'a stored error with details',
+      (order: string) => CreateChargeRequest.encode({ ...CreateChargeRequest.decode(charge(order)), paymentMethod: 'pm_no_such_method' }).finish(),
+    ],
   ] as const) {
     it(`replays ${outcome} from memory exactly as a replay read from the database: bytes, status, headers and trailers`, async () => {
       const key = randomUUID();
@@ -126,11 +135,15 @@ describe('replays of completed keys answered from memory', () => {
       const key = randomUUID();
       const order = `o-${randomUUID()}`;
       const first = await rawUnary(short.port, CREATE, charge(order), short.md(key));
-      for (let i = 0; i < 2; i++) expect((await rawUnary(short.port, CREATE, charge(order), short.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
+      for (let i = 0; i < 2; i++)
+        expect((await rawUnary(short.port, CREATE, charge(order), short.md(key))).headers.get('idempotent-replayed')).to.deep.equal(['true']);
       expect(await events(shortMetrics, 'replayed')).to.equal(2);
       expect(await events(shortMetrics, 'replayed_from_memory')).to.equal(0);
 
-      await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [short.merchantId, key]);
+      await t.pool.query('UPDATE idempotency_keys SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE merchant_id = ? AND idempotency_key = ?', [
+        short.merchantId,
+        key,
+      ]);
       const again = await rawUnary(short.port, CREATE, charge(order), short.md(key));
       expect(again.error).to.equal(undefined);
       expect(again.headers.get('idempotent-replayed')).to.deep.equal([]);
@@ -155,4 +168,3 @@ describe('replays of completed keys answered from memory', () => {
     }
   });
 });
-

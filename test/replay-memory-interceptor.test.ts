@@ -1,22 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { Charge, CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
 import { CompletedOutcomes } from '../src/idempotency/completed-outcomes.js';
-import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
+import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from '../src/idempotency/fingerprint.js';
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { RecoveryPoint } from '../src/idempotency/record.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata, type UnaryResult } from './support/grpc-client.js';
-import { startInterceptorServer, TEST_API_KEY, type InterceptorServer } from './support/interceptor-server.js';
+import { type InterceptorServer, startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
 
 const CREATE = PaymentServiceService.createCharge.path;
 const create = PaymentServiceClient.prototype.createCharge;
 const refund = PaymentServiceClient.prototype.refundCharge;
 
 const REQUEST: CreateChargeRequest = {
-  amount: '700', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_m', description: '', metadata: { order: '1' }, captureMethod: 0,
+  amount: '700',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_m',
+  description: '',
+  metadata: { order: '1' },
+  captureMethod: 0,
 };
 
 /**
@@ -70,7 +76,10 @@ describe('replays from memory, at the interceptor', () => {
 
   async function start(o: { store?: IdempotencyStore; ttlSeconds?: number; maxWaitMs?: number } = {}): Promise<InterceptorServer> {
     server = await startInterceptorServer({
-      store: o.store ?? counted, merchantId, ttlSeconds: o.ttlSeconds ?? 60, maxWaitMs: o.maxWaitMs ?? 5000,
+      store: o.store ?? counted,
+      merchantId,
+      ttlSeconds: o.ttlSeconds ?? 60,
+      maxWaitMs: o.maxWaitMs ?? 5000,
       completedOutcomes: new CompletedOutcomes(100, { mono: () => clock.mono, wall: () => clock.wall }),
       handlers: {
         createCharge: (_call, cb) => {
@@ -97,7 +106,12 @@ describe('replays from memory, at the interceptor', () => {
     const otherAmount = await call(s, key, { ...REQUEST, amount: '701' });
     expect(otherAmount.error?.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(otherAmount.error?.details).to.match(/different request payload/);
-    const otherMethod = await callUnary(s.client, refund, { chargeId: 'ch_1', amount: '1', reason: 0 }, metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }));
+    const otherMethod = await callUnary(
+      s.client,
+      refund,
+      { chargeId: 'ch_1', amount: '1', reason: 0 },
+      metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }),
+    );
     expect(otherMethod.error?.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(otherMethod.error?.details).to.match(/already used for \/payments\.v1\.PaymentService\/CreateCharge/);
     expect(statements).to.equal(0);
@@ -144,8 +158,13 @@ describe('replays from memory, at the interceptor', () => {
     const canonical = canonicalBytes(REQUEST, serialize);
     // An earlier attempt claimed the key and its lease is over (0 s).
     await store.claim({
-      scope: merchantId, key, method: CREATE, payload: { fingerprint: fingerprintOf(CREATE, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical },
-      recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 60, leaseSeconds: 0,
+      scope: merchantId,
+      key,
+      method: CREATE,
+      payload: { fingerprint: fingerprintOf(CREATE, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical },
+      recoveryPoint: RecoveryPoint.ProviderRequested,
+      ttlSeconds: 60,
+      leaseSeconds: 0,
     });
     const s = await start();
     const resumed = await call(s, key);

@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
 import { Charge, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { ApiError } from '../src/grpc/api-error.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata } from './support/grpc-client.js';
-import { startInterceptorServer, TEST_API_KEY, type InterceptorServer } from './support/interceptor-server.js';
+import { type InterceptorServer, startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
 
 const create = PaymentServiceClient.prototype.createCharge;
 
 const REQUEST: CreateChargeRequest = {
-  amount: '700', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_v', description: '', metadata: { order: '1' }, captureMethod: 0,
+  amount: '700',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_v',
+  description: '',
+  metadata: { order: '1' },
+  captureMethod: 0,
 };
 
 /**
@@ -61,7 +67,10 @@ describe('request validation on the claim and replay paths', () => {
     callUnary(server!.client, create, request, metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }));
 
   async function rows(key: string): Promise<number> {
-    const [r] = await (await sharedPool()).query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [merchantId, key]);
+    const [r] = await (await sharedPool()).query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [
+      merchantId,
+      key,
+    ]);
     return Number(r[0]!['n']);
   }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { CaptureMethod, ChargeStatus, type Charge } from '../src/gen/payments/v1/payments.js';
 import type { Pool } from '../src/db/pool.js';
+import { CaptureMethod, type Charge, ChargeStatus } from '../src/gen/payments/v1/payments.js';
 import { ClaimedRecord } from '../src/idempotency/claimed-record.js';
 import { FINGERPRINT_VERSION } from '../src/idempotency/fingerprint.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
@@ -10,7 +10,7 @@ import { RecoveryPoint } from '../src/idempotency/record.js';
 import { ChargeRepository } from '../src/payments/charge-repository.js';
 import { PaymentService } from '../src/payments/payment-service.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { sharedPool } from './support/database.js';
 
 const LEASE_SECONDS = 30;
@@ -44,9 +44,13 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
 
   async function claim(key: string): Promise<ClaimedRecord> {
     const claimed = await store.claim({
-      scope: merchantId, key, method: '/payments.v1.PaymentService/Test',
+      scope: merchantId,
+      key,
+      method: '/payments.v1.PaymentService/Test',
       payload: { fingerprint: Buffer.alloc(32, 7), fingerprintVersion: FINGERPRINT_VERSION, requestBody: Buffer.alloc(0) },
-      recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 3600, leaseSeconds: LEASE_SECONDS,
+      recoveryPoint: RecoveryPoint.ProviderRequested,
+      ttlSeconds: 3600,
+      leaseSeconds: LEASE_SECONDS,
     });
     expect(claimed.won).to.equal(true);
     return new ClaimedRecord(store, claimed.record, false, TERMS);
@@ -65,9 +69,19 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
   async function newCharge(captureMethod: CaptureMethod): Promise<Charge> {
     const key = randomUUID();
     const c = await claim(key);
-    const charge = await service.createCharge(merchantId, {
-      amount: '1000', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod,
-    }, c);
+    const charge = await service.createCharge(
+      merchantId,
+      {
+        amount: '1000',
+        currency: 'usd',
+        paymentMethod: 'pm_card_visa',
+        customerId: '',
+        description: '',
+        metadata: {},
+        captureMethod,
+      },
+      c,
+    );
     expect(await store.complete(c.fence, { code: 0, message: '', body: Buffer.alloc(0), trailers: [] }, c.completionWrites, 3600)).to.not.equal(undefined);
     return charge;
   }
@@ -85,7 +99,10 @@ describe('resuming an attempt whose rows were recorded but whose answer was not 
     expect(again.id).to.equal(answered.id);
     expect(again.providerReference).to.equal(answered.providerReference);
     expect(again.charge?.amountRefunded).to.equal('400');
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT amount_refunded, (SELECT COUNT(*) FROM refunds WHERE charge_id = ?) AS n FROM charges WHERE id = ?', [charge.id, charge.id]);
+    const [rows] = await pool.query<RowDataPacket[]>(
+      'SELECT amount_refunded, (SELECT COUNT(*) FROM refunds WHERE charge_id = ?) AS n FROM charges WHERE id = ?',
+      [charge.id, charge.id],
+    );
     expect(String(rows[0]?.['amount_refunded'])).to.equal('400');
     expect(Number(rows[0]?.['n'])).to.equal(1);
   });

@@ -1,11 +1,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { callUnary, metadata } from './support/grpc-client.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
 
 /** A stopping MariaDB flushes its buffer pool; a few seconds locally, more on a slow disk. */
 const DATABASE_EXIT_TIMEOUT_MS = 60_000;
@@ -67,9 +67,15 @@ describe('two npm start processes on one data dir', function () {
   async function readsDatabase(server: ServerProcess, apiKey: string): Promise<grpc.status | undefined> {
     const client = new PaymentServiceClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     try {
-      const result = await callUnary(client, PaymentServiceClient.prototype.getCharge, { chargeId: 'ch_none' }, metadata({ authorization: `Bearer ${apiKey}` }), {
-        deadline: Date.now() + CALL_DEADLINE_MS,
-      });
+      const result = await callUnary(
+        client,
+        PaymentServiceClient.prototype.getCharge,
+        { chargeId: 'ch_none' },
+        metadata({ authorization: `Bearer ${apiKey}` }),
+        {
+          deadline: Date.now() + CALL_DEADLINE_MS,
+        },
+      );
       return result.error?.code;
     } finally {
       client.close();

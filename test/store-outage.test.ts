@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { LocalMysql } from '../src/db/local-mysql.js';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { callUnary } from './support/grpc-client.js';
-import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
+import { type PrivateDatabase, startPrivateDatabase } from './support/private-database.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 describe('idempotency store outage (private database killed with SIGKILL)', function () {
@@ -27,10 +27,20 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
   it('fails closed with UNAVAILABLE and no provider call, then charges exactly once after the restart', async () => {
     const key = `outage-${randomUUID()}`;
     const order = `o-${randomUUID()}`;
-    const req = { amount: '3100', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
+    const req = {
+      amount: '3100',
+      currency: 'usd',
+      paymentMethod: 'pm_card_visa',
+      customerId: '',
+      description: '',
+      metadata: { order_id: order },
+      captureMethod: 0,
+    };
     // Authenticate once while the database is up (API keys are cached briefly), so the
     // outage is met by the idempotency claim itself.
-    expect((await callUnary(t.client, PaymentServiceClient.prototype.listCharges, { pageSize: 1, pageToken: '', customerId: '' }, t.md())).error).to.equal(undefined);
+    expect((await callUnary(t.client, PaymentServiceClient.prototype.listCharges, { pageSize: 1, pageToken: '', customerId: '' }, t.md())).error).to.equal(
+      undefined,
+    );
 
     await db.kill('SIGKILL');
     const before = t.sim.stats().requests;
@@ -56,7 +66,15 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
   it('still replays the outcomes an instance completed or read, and fails closed for every other key', async () => {
     const key = `outage-${randomUUID()}`;
     const order = `o-${randomUUID()}`;
-    const req = { amount: '3200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
+    const req = {
+      amount: '3200',
+      currency: 'usd',
+      paymentMethod: 'pm_card_visa',
+      customerId: '',
+      description: '',
+      metadata: { order_id: order },
+      captureMethod: 0,
+    };
     const create = PaymentServiceClient.prototype.createCharge;
     let first = await callUnary(t.client, create, req, t.md(key));
     // The previous test restarted the server under the pool: a dead pooled connection may answer first.
@@ -86,11 +104,12 @@ describe('idempotency store outage (private database killed with SIGKILL)', func
       expect(readDuring.response?.id).to.equal(readBefore.response?.id);
       // Completed elsewhere and never read here, and a new key: both need the database.
       expect((await callUnary(t.client, create, unreadReq!, t.md(unread))).error?.code).to.equal(Code.UNAVAILABLE);
-      expect((await callUnary(t.client, create, { ...req, metadata: { order_id: `o-${randomUUID()}` } }, t.md(`outage-${randomUUID()}`))).error?.code).to.equal(Code.UNAVAILABLE);
+      expect((await callUnary(t.client, create, { ...req, metadata: { order_id: `o-${randomUUID()}` } }, t.md(`outage-${randomUUID()}`))).error?.code).to.equal(
+        Code.UNAVAILABLE,
+      );
     } finally {
       await db.restart();
     }
     expect(t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
   });
 });
-

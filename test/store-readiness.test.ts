@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { CaptureMethod, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { createLogger } from '../src/logger.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
 import { ProviderClient } from '../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../src/simulator/simulator.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import { type RunningServer, startServer } from '../src/server.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
 import { callUnary, metadata, paymentClient, type UnaryResult } from './support/grpc-client.js';
 import { checkHealth, watchHealth } from './support/health-watch.js';
-import { startPrivateDatabase, type PrivateDatabase } from './support/private-database.js';
+import { type PrivateDatabase, startPrivateDatabase } from './support/private-database.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
 const SERVICE = 'payments.v1.PaymentService';
@@ -99,7 +99,9 @@ describe('reads and readiness during a database outage (private database killed 
       const restarted = await restartDatabase();
       const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restarted.beganAt);
       expect(liveness.history.map((h) => h.status)).to.deep.equal(['SERVING']);
-      console.log(`      idle instance: NOT_SERVING ${notServingAt - killedAt} ms after the kill, SERVING ${servingAt - restarted.upAt} ms after the restart returned`);
+      console.log(
+        `      idle instance: NOT_SERVING ${notServingAt - killedAt} ms after the kill, SERVING ${servingAt - restarted.upAt} ms after the restart returned`,
+      );
     } finally {
       health.close();
       liveness.close();
@@ -110,7 +112,15 @@ describe('reads and readiness during a database outage (private database killed 
     const created = await callUnary(
       t.client,
       createCharge,
-      { amount: '1200', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: CaptureMethod.CAPTURE_METHOD_AUTOMATIC },
+      {
+        amount: '1200',
+        currency: 'usd',
+        paymentMethod: 'pm_card_visa',
+        customerId: '',
+        description: '',
+        metadata: {},
+        captureMethod: CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
+      },
       t.md(randomUUID()),
     );
     expect(created.error).to.equal(undefined);
@@ -187,7 +197,9 @@ describe('reads and readiness during a database outage (private database killed 
         const restarted = await restartDatabase();
         const servingAt = await health.until('SERVING', TRANSITION_DEADLINE_MS, restarted.beganAt);
         expect((await callUnary(client, getCharge, { chargeId: 'ch_missing' }, md)).error?.code).to.equal(grpc.status.NOT_FOUND);
-        console.log(`      after a failed call: NOT_SERVING ${notServingAt - callAt} ms after the call began, SERVING ${servingAt - restarted.upAt} ms after the restart returned`);
+        console.log(
+          `      after a failed call: NOT_SERVING ${notServingAt - callAt} ms after the call began, SERVING ${servingAt - restarted.upAt} ms after the restart returned`,
+        );
       } finally {
         health.close();
       }

@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
 import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { callUnary, metadata } from './support/grpc-client.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
-import { generateCertificates, type CertificateFiles } from './support/test-certificates.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
+import { type CertificateFiles, generateCertificates } from './support/test-certificates.js';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** Each call gets this long: a handshake on loopback takes milliseconds; a refused one fails at once. */
@@ -141,12 +141,42 @@ describe('TLS and mutual TLS, end to end through npm start', function () {
         .filter((line) => line !== '' && !line.startsWith('-----'));
 
     const cases = [
-      { name: 'a missing certificate', variable: 'PAYMENTS_TLS_CERT', env: () => ({ PAYMENTS_TLS_CERT: path.join(certs.dir, 'missing.crt') }), says: /cannot read .*missing\.crt \(ENOENT\)/ },
-      { name: 'an unreadable key (a directory)', variable: 'PAYMENTS_TLS_KEY', env: () => ({ PAYMENTS_TLS_KEY: unreadable() }), says: /cannot read .* \(EISDIR\)/ },
-      { name: 'a missing client CA', variable: 'PAYMENTS_TLS_CLIENT_CA', env: () => ({ PAYMENTS_TLS_CLIENT_CA: path.join(certs.dir, 'missing-ca.crt') }), says: /cannot read/ },
-      { name: 'the private key given as the certificate', variable: 'PAYMENTS_TLS_CERT', env: () => ({ PAYMENTS_TLS_CERT: certs.serverKey }), says: /does not hold a PEM certificate/ },
-      { name: 'a key that does not match the certificate', variable: 'PAYMENTS_TLS_KEY', env: () => ({ PAYMENTS_TLS_KEY: certs.clientKey }), says: /is not the private key of the certificate/ },
-      { name: 'a client certificate given as the client CA', variable: 'PAYMENTS_TLS_CLIENT_CA', env: () => ({ PAYMENTS_TLS_CLIENT_CA: certs.clientCert }), says: /is not a CA certificate/ },
+      {
+        name: 'a missing certificate',
+        variable: 'PAYMENTS_TLS_CERT',
+        env: () => ({ PAYMENTS_TLS_CERT: path.join(certs.dir, 'missing.crt') }),
+        says: /cannot read .*missing\.crt \(ENOENT\)/,
+      },
+      {
+        name: 'an unreadable key (a directory)',
+        variable: 'PAYMENTS_TLS_KEY',
+        env: () => ({ PAYMENTS_TLS_KEY: unreadable() }),
+        says: /cannot read .* \(EISDIR\)/,
+      },
+      {
+        name: 'a missing client CA',
+        variable: 'PAYMENTS_TLS_CLIENT_CA',
+        env: () => ({ PAYMENTS_TLS_CLIENT_CA: path.join(certs.dir, 'missing-ca.crt') }),
+        says: /cannot read/,
+      },
+      {
+        name: 'the private key given as the certificate',
+        variable: 'PAYMENTS_TLS_CERT',
+        env: () => ({ PAYMENTS_TLS_CERT: certs.serverKey }),
+        says: /does not hold a PEM certificate/,
+      },
+      {
+        name: 'a key that does not match the certificate',
+        variable: 'PAYMENTS_TLS_KEY',
+        env: () => ({ PAYMENTS_TLS_KEY: certs.clientKey }),
+        says: /is not the private key of the certificate/,
+      },
+      {
+        name: 'a client certificate given as the client CA',
+        variable: 'PAYMENTS_TLS_CLIENT_CA',
+        env: () => ({ PAYMENTS_TLS_CLIENT_CA: certs.clientCert }),
+        says: /is not a CA certificate/,
+      },
     ];
     const unreadable = (): string => {
       const dir = path.join(certs.dir, 'a-directory.key');

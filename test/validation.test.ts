@@ -1,13 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import { status as Code, type Metadata } from '@grpc/grpc-js';
-import {
-  CaptureMethod,
-  ChargeStatus,
-  PaymentServiceClient,
-  type Charge,
-  type CreateChargeRequest,
-} from '../src/gen/payments/v1/payments.js';
+import { expect } from 'chai';
+import { CaptureMethod, type Charge, ChargeStatus, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { decodeStatusDetails } from '../src/grpc/status-details.js';
 import { STATUS_DETAILS_KEY } from '../src/grpc/to-status.js';
 import { callUnary, metadata, type UnaryResult } from './support/grpc-client.js';

@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   });
   const connections = Number(values.connections);
   // Distinct channel options make grpc-js open a connection per client instead of sharing one.
-  const clients = Array.from({ length: connections }, (_, i) => new PaymentServiceClient(`127.0.0.1:${values.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i }));
+  const clients = Array.from(
+    { length: connections },
+    (_, i) => new PaymentServiceClient(`127.0.0.1:${values.port}`, grpc.credentials.createInsecure(), { 'bench.channel': i }),
+  );
   const end = performance.now() + Number(values['duration-ms']);
   const codes: Record<string, number> = {};
   let calls = 0;

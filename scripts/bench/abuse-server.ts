@@ -10,9 +10,9 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createPool } from '../../src/db/pool.js';
+import { PerCallKeyLookup } from '../../src/grpc/per-call-key-lookup.js';
 import { createLogger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { PerCallKeyLookup } from '../../src/grpc/per-call-key-lookup.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
 import { countStatements } from '../../test/support/statement-counter.js';
@@ -53,7 +53,10 @@ async function main(): Promise<void> {
   const address = counters.address();
   process.stdout.write(`${JSON.stringify({ port: running.port, counters: typeof address === 'object' && address ? address.port : 0 })}\n`);
   const stop = (): void => {
-    void running.shutdown(1000).then(() => pool.end()).finally(() => process.exit(0));
+    void running
+      .shutdown(1000)
+      .then(() => pool.end())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -15,7 +15,7 @@
  *
  *   npm run bench:abuse [-- --duration-ms 5000 --limit 16]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +26,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
-import { PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
+import { type CreateChargeRequest, PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
 
@@ -37,7 +37,15 @@ const PROVIDER_LATENCY_MS = 50;
 const LEGIT_CONCURRENCY = 4;
 /** No call of the benchmark may hang it: one that takes longer counts as failed (DEADLINE_EXCEEDED). */
 const CALL_DEADLINE_MS = 10_000;
-const CHARGE: CreateChargeRequest = { amount: '1000', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0 };
+const CHARGE: CreateChargeRequest = {
+  amount: '1000',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: '',
+  description: '',
+  metadata: {},
+  captureMethod: 0,
+};
 
 function log(message: string): void {
   process.stderr.write(`[bench:abuse] ${message}\n`);
@@ -86,13 +94,19 @@ async function flood(port: number, durationMs: number): Promise<FloodResult> {
 }
 
 function floodProcess(port: number, durationMs: number): Promise<FloodResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/abuse-flood.ts', '--port', String(port), '--duration-ms', String(durationMs), '--concurrency', '128'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/bench/abuse-flood.ts', '--port', String(port), '--duration-ms', String(durationMs), '--concurrency', '128'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => code !== 0 && reject(new Error(`flood exited with ${code}`)));
-    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as { calls: number; seconds: number; codes: Record<string, number> }));
+    readline
+      .createInterface({ input: child.stdout! })
+      .once('line', (line) => resolve(JSON.parse(line) as { calls: number; seconds: number; codes: Record<string, number> }));
   });
 }
 
@@ -121,7 +135,9 @@ async function charges(client: PaymentServiceClient, apiKey: string, concurrency
       md.set('authorization', `Bearer ${apiKey}`);
       md.set('idempotency-key', randomUUID());
       const start = performance.now();
-      const code = await new Promise<number>((resolve) => client.createCharge(CHARGE, md, { deadline: Date.now() + CALL_DEADLINE_MS }, (err) => resolve(err ? err.code : 0)));
+      const code = await new Promise<number>((resolve) =>
+        client.createCharge(CHARGE, md, { deadline: Date.now() + CALL_DEADLINE_MS }, (err) => resolve(err ? err.code : 0)),
+      );
       codes[code] = (codes[code] ?? 0) + 1;
       if (code === 0) latencies.push(performance.now() - start);
       else failed++;
@@ -156,7 +172,9 @@ async function main(): Promise<void> {
     sim.faults.add({ kind: 'latency', ms: PROVIDER_LATENCY_MS, times: 'unlimited' });
 
     const lines: string[] = [];
-    lines.push(`1. Unauthenticated flood (random API keys; legitimate CreateCharge at concurrency ${LEGIT_CONCURRENCY}, provider latency ${PROVIDER_LATENCY_MS} ms, ${durationMs} ms per phase)`);
+    lines.push(
+      `1. Unauthenticated flood (random API keys; legitimate CreateCharge at concurrency ${LEGIT_CONCURRENCY}, provider latency ${PROVIDER_LATENCY_MS} ms, ${durationMs} ms per phase)`,
+    );
     lines.push('   server       | bad-key calls/s | statements per bad-key call | idle p50 / p99 ms | under flood p50 / p99 ms (success) | p99 ratio');
     for (const mode of ['undefended', 'defended'] as const) {
       log(`flood: ${mode}`);

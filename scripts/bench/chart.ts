@@ -37,7 +37,13 @@ function barPanel(rows: readonly ChartRow[], title: string, field: NumericField,
     height: PANEL_HEIGHT,
     encoding: {
       y: { field: 'strategy', type: 'nominal', sort: null, title: null },
-      x: { field, type: 'quantitative', title: null, scale: { domain: [0, max * 1.15] }, axis: { grid: true, tickCount: 4, ...(counts ? { tickMinStep: 1, format: 'd' } : {}) } },
+      x: {
+        field,
+        type: 'quantitative',
+        title: null,
+        scale: { domain: [0, max * 1.15] },
+        axis: { grid: true, tickCount: 4, ...(counts ? { tickMinStep: 1, format: 'd' } : {}) },
+      },
     },
     layer: [
       { mark: { type: 'bar', color } },

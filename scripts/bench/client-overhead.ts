@@ -12,7 +12,7 @@
  * library / bare (median over rounds; 1.00 means no measurable cost), and this process's CPU per
  * call, which is where the library's own work shows.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,16 +21,24 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { PaymentsClient } from '../../src/client/index.js';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
-import { PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
+import { type CreateChargeRequest, PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CONCURRENCIES = [1, 64] as const;
-const REQUEST: CreateChargeRequest = { amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: 0 };
+const REQUEST: CreateChargeRequest = {
+  amount: '1500',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: '',
+  description: '',
+  metadata: {},
+  captureMethod: 0,
+};
 /** A whole slice of a busy 2-core machine; long enough for hundreds of calls even at concurrency 1. */
 const DEFAULT_SLICE_MS = 1_000;
 const DEFAULT_ROUNDS = 5;
@@ -50,7 +58,10 @@ function log(message: string): void {
 }
 
 function startServer(args: string[]): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
     readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve({ port: (JSON.parse(line) as { port: number }).port, child }));

@@ -31,7 +31,7 @@ import { naiveIdempotencyInterceptor } from './naive-interceptor.js';
 import { isNaiveStrategy, NAIVE_STRATEGIES, type NaiveKeyStore, type NaiveStrategy } from './naive-key-store.js';
 import { InMemoryCacheStore } from './naive-memory-cache.js';
 import { connectRedis, DEFAULT_REDIS_URL, RedisGetThenSetStore } from './naive-redis.js';
-import { isPeerStrategy, PEER_STRATEGIES, peerHandlers, type PeerIdempotency, type PeerStrategy } from './peer-idempotency.js';
+import { isPeerStrategy, PEER_STRATEGIES, type PeerIdempotency, type PeerStrategy, peerHandlers } from './peer-idempotency.js';
 import { nodeIdempotencyPeer } from './peer-node-idempotency.js';
 import { powertoolsPeer } from './peer-powertools.js';
 import { withPlainClaim } from './plain-claim.js';
@@ -74,7 +74,8 @@ function redisUrl(): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { strategy: { type: 'string' } }, strict: true });
   const strategy = values.strategy;
-  if (!isNaiveStrategy(strategy) && !isPeerStrategy(strategy)) throw new Error(`--strategy must be one of ${[...NAIVE_STRATEGIES, ...PEER_STRATEGIES].join(', ')}`);
+  if (!isNaiveStrategy(strategy) && !isPeerStrategy(strategy))
+    throw new Error(`--strategy must be one of ${[...NAIVE_STRATEGIES, ...PEER_STRATEGIES].join(', ')}`);
   const log = createLogger(process.env['LOG_LEVEL'] ?? 'info');
   const pool = createPool(required('MYSQL_URL'));
   const provider = new ProviderClient({ baseUrl: required('PAYMENTS_PROVIDER_URL'), secretKey: required('PAYMENTS_PROVIDER_SECRET_KEY') });

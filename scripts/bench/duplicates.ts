@@ -62,21 +62,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool } from '../../src/db/pool.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
+import { startBenchRedis } from './bench-redis.js';
 import type { StrategyResult } from './duplicates/account.js';
+import { PROVIDER_LATENCIES_MS } from './duplicates/faults.js';
 import { loopbackUrl, parseOptions, USAGE, UsageError } from './duplicates/options.js';
 import { log, logStrategyResult, report } from './duplicates/report.js';
 import { runStrategy } from './duplicates/run-strategy.js';
-import { children, stopStartingServers, type SharedEnv } from './duplicates/server-process.js';
+import { children, type SharedEnv, stopStartingServers } from './duplicates/server-process.js';
 import { PRODUCT, REDIS_STRATEGIES, type Strategy } from './duplicates/strategies.js';
-import { PROVIDER_LATENCIES_MS } from './duplicates/faults.js';
 import { TIMEOUT_DEADLINE_MS, TIMEOUT_SHARE, tapsDescription } from './duplicates/workload.js';
 import { createCheckThenInsertTable, dropCheckThenInsertTable } from './naive-check-then-insert.js';
 import { connectRedis, DEFAULT_REDIS_URL, deleteRedisKeys, type Redis } from './naive-redis.js';
-import { startBenchRedis } from './bench-redis.js';
 import { startProviderFaultProxy } from './provider-fault-proxy.js';
 
 async function main(): Promise<number> {

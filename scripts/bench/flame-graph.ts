@@ -32,9 +32,7 @@ const ROW = 16;
 
 function frameOf(node: ProfileNode): { name: string; kind: Frame['kind'] } {
   const { functionName, url, lineNumber } = node.callFrame;
-  const where = url.includes('node_modules/')
-    ? url.replace(/^.*node_modules\//, '')
-    : url.replace(/^.*?\/((src|scripts|test)\/)/, '$1');
+  const where = url.includes('node_modules/') ? url.replace(/^.*node_modules\//, '') : url.replace(/^.*?\/((src|scripts|test)\/)/, '$1');
   const kind: Frame['kind'] = url.includes('node_modules/') ? 'dependency' : /\/(src|scripts|test)\//.test(url) ? 'own' : 'runtime';
   return { name: `${functionName || '(anonymous)'}${where ? ` ${where}:${lineNumber + 1}` : ''}`, kind };
 }
@@ -109,7 +107,9 @@ function main(): void {
   const title = values.title ?? input.replace(/^.*\//, '');
   const height = (depth + 1) * ROW + 40;
   // Levels were drawn top-down; flip so callers sit below their callees.
-  const placed = boxes.map((b) => b.replace(/translate\(([\d.]+),(\d+)\)/, (_m, x: string, level: string) => `translate(${x},${height - 10 - (Number(level) + 1) * ROW})`));
+  const placed = boxes.map((b) =>
+    b.replace(/translate\(([\d.]+),(\d+)\)/, (_m, x: string, level: string) => `translate(${x},${height - 10 - (Number(level) + 1) * ROW})`),
+  );
   writeFileSync(
     output,
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="monospace" font-size="11">` +

@@ -26,22 +26,23 @@
  * larger redo log; both go back to the service's settings (1, durable commits) before anything
  * is measured.
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
 import { BENCH_CHARGE, type Scenario } from './load-generator.js';
-import { LoadGeneratorProcess, slicePattern, startBenchServer, untilQuiet, type BenchServer } from './load-generator-process.js';
+import { type BenchServer, LoadGeneratorProcess, slicePattern, startBenchServer, untilQuiet } from './load-generator-process.js';
 
 /** Completed keys replayed in the replay scenario (as scripts/bench/throughput.ts). */
 const REPLAY_KEYS = 1000;
@@ -92,7 +93,14 @@ async function seedKeys(port: number, apiKey: string, keys: string[]): Promise<v
             const md = new grpc.Metadata();
             md.set('authorization', `Bearer ${apiKey}`);
             md.set('idempotency-key', key);
-            client.makeUnaryRequest<Buffer, Buffer>('/payments.v1.PaymentService/CreateCharge', (b) => b, (b) => b, body, md, (err) => (err ? reject(err) : resolve()));
+            client.makeUnaryRequest<Buffer, Buffer>(
+              '/payments.v1.PaymentService/CreateCharge',
+              (b) => b,
+              (b) => b,
+              body,
+              md,
+              (err) => (err ? reject(err) : resolve()),
+            );
           }),
       ),
     );
@@ -105,7 +113,13 @@ async function copyMerchant(from: Pool, to: Pool, merchantId: string): Promise<v
   const [merchants] = await from.query<RowDataPacket[]>('SELECT id, name, created_at FROM merchants WHERE id = ?', [merchantId]);
   const [keys] = await from.query<RowDataPacket[]>('SELECT key_hash, merchant_id, key_prefix, created_at FROM api_keys WHERE merchant_id = ?', [merchantId]);
   for (const m of merchants) await to.query('INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)', [m['id'], m['name'], m['created_at']]);
-  for (const k of keys) await to.query('INSERT INTO api_keys (key_hash, merchant_id, key_prefix, created_at) VALUES (?, ?, ?, ?)', [k['key_hash'], k['merchant_id'], k['key_prefix'], k['created_at']]);
+  for (const k of keys)
+    await to.query('INSERT INTO api_keys (key_hash, merchant_id, key_prefix, created_at) VALUES (?, ?, ?, ?)', [
+      k['key_hash'],
+      k['merchant_id'],
+      k['key_prefix'],
+      k['created_at'],
+    ]);
 }
 
 /** A merchant for bulk row `seq`: the benchmark's merchant owns every tenth row. */
@@ -249,19 +263,25 @@ async function main(): Promise<void> {
     servers.push(filledServer);
     const templateKey = `template-${randomUUID()}`;
     await seedKeys(filledServer.port, apiKey, [templateKey]);
-    const [template] = await filled.pool.query<RowDataPacket[]>('SELECT id FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [merchantId, templateKey]);
+    const [template] = await filled.pool.query<RowDataPacket[]>('SELECT id FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?', [
+      merchantId,
+      templateKey,
+    ]);
     const templateId = String(template[0]!['id']);
 
     log(`bulk loading ${rows.toLocaleString('en-US')} rows into idempotency_keys and into charges`);
     await filled.pool.query('SET GLOBAL innodb_flush_log_at_trx_commit = 2');
     // MariaDB 10.9+ resizes the redo log online; elsewhere the load just checkpoints more often.
-    await filled.pool.query('SET GLOBAL innodb_log_file_size = ?', [LOAD_REDO_LOG_BYTES]).catch(() => log('  (redo log size is not dynamic on this server: kept)'));
+    await filled.pool
+      .query('SET GLOBAL innodb_log_file_size = ?', [LOAD_REDO_LOG_BYTES])
+      .catch(() => log('  (redo log size is not dynamic on this server: kept)'));
     const loadSeconds = await bulkLoad(filled.pool, rows, merchantId, merchants, templateId);
     await filled.pool.query('SET GLOBAL innodb_flush_log_at_trx_commit = 1');
     log(`loaded in ${loadSeconds.toFixed(0)} s; analysing tables and waiting for the database to go quiet`);
     await filled.pool.query('ANALYZE TABLE idempotency_keys, charges');
     const sizes = await tableSizes(filled.pool);
-    for (const [name, s] of Object.entries(sizes)) log(`  ${name}: ${s.rows.toLocaleString('en-US')} rows, data ${s.dataMiB.toFixed(0)} MiB, indexes ${s.indexMiB.toFixed(0)} MiB`);
+    for (const [name, s] of Object.entries(sizes))
+      log(`  ${name}: ${s.rows.toLocaleString('en-US')} rows, data ${s.dataMiB.toFixed(0)} MiB, indexes ${s.indexMiB.toFixed(0)} MiB`);
 
     const emptyServer = await startBenchServer(['--mysql-url', empty.local.url, ...common]);
     servers.push(emptyServer);
@@ -305,11 +325,20 @@ async function main(): Promise<void> {
         byTarget.forEach((m, i) => {
           const t = targets[i]!;
           results.push({
-            label: t.label, scenario: t.scenario, tables: t.tables, round, throughput: totals[i]!.completed / totals[i]!.seconds,
-            p50Ms: m.p50Ms, p99Ms: m.p99Ms, errors: m.errors, firstError: m.firstError,
+            label: t.label,
+            scenario: t.scenario,
+            tables: t.tables,
+            round,
+            throughput: totals[i]!.completed / totals[i]!.seconds,
+            p50Ms: m.p50Ms,
+            p99Ms: m.p99Ms,
+            errors: m.errors,
+            firstError: m.firstError,
           });
           const r = results.at(-1)!;
-          log(`round ${round}: ${r.label.padEnd(36)} ${r.throughput.toFixed(0).padStart(6)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`);
+          log(
+            `round ${round}: ${r.label.padEnd(36)} ${r.throughput.toFixed(0).padStart(6)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`,
+          );
         });
       } catch (err) {
         lg.child.kill();
@@ -317,7 +346,8 @@ async function main(): Promise<void> {
       }
     }
 
-    const find = (scenario: Scenario, tables: 'empty' | 'filled', round: number): Measured => results.find((r) => r.scenario === scenario && r.tables === tables && r.round === round)!;
+    const find = (scenario: Scenario, tables: 'empty' | 'filled', round: number): Measured =>
+      results.find((r) => r.scenario === scenario && r.tables === tables && r.round === round)!;
     const summary = (['create-first', 'replay-db'] as const).map((scenario) => {
       const throughputRatios: number[] = [];
       const p99Ratios: number[] = [];
@@ -331,8 +361,12 @@ async function main(): Promise<void> {
       return { scenario, throughputFilledOverEmpty: median(throughputRatios), p99EmptyOverFilled: median(p99Ratios), throughputRatios, p99Ratios };
     });
     const errors = results.reduce((n, r) => n + r.errors, 0);
-    console.log(`\ngrowth: ${rows.toLocaleString('en-US')} rows in idempotency_keys and in charges (loaded in ${loadSeconds.toFixed(0)} s), innodb_buffer_pool_size ${values['buffer-pool']}, concurrency ${concurrency}, ${rounds} round(s) of ${slices} x ${sliceMs} ms slices per target`);
-    console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared with two databases, two servers, the load generator and the provider simulator\n`);
+    console.log(
+      `\ngrowth: ${rows.toLocaleString('en-US')} rows in idempotency_keys and in charges (loaded in ${loadSeconds.toFixed(0)} s), innodb_buffer_pool_size ${values['buffer-pool']}, concurrency ${concurrency}, ${rounds} round(s) of ${slices} x ${sliceMs} ms slices per target`,
+    );
+    console.log(
+      `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared with two databases, two servers, the load generator and the provider simulator\n`,
+    );
     console.log('scenario                                   calls/s    p50 ms    p99 ms   (median round)');
     for (const t of targets) {
       const runs = results.filter((r) => r.scenario === t.scenario && r.tables === t.tables).sort((a, b) => a.throughput - b.throughput);
@@ -353,7 +387,17 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-          rows, merchants, bufferPool: values['buffer-pool'], concurrency, rounds, slices, sliceMs, loadSeconds, sizes, results, summary,
+          rows,
+          merchants,
+          bufferPool: values['buffer-pool'],
+          concurrency,
+          rounds,
+          slices,
+          sliceMs,
+          loadSeconds,
+          sizes,
+          results,
+          summary,
         },
         null,
         2,

@@ -3,7 +3,7 @@
  * IPC channel. The same protocol as scripts/bench/throughput.ts uses, for the benchmarks that
  * compare two servers of one kind (growth.ts: an empty database against a filled one).
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';

@@ -71,8 +71,13 @@ export type FromLoadGenerator = { type: 'ready' } | { type: 'started' } | { type
 
 /** The one CreateCharge payload every scenario sends, so replays match their fingerprints. */
 export const BENCH_CHARGE: CreateChargeRequest = {
-  amount: '1000', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_bench', description: 'benchmark',
-  metadata: { source: 'bench' }, captureMethod: 0,
+  amount: '1000',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_bench',
+  description: 'benchmark',
+  metadata: { source: 'bench' },
+  captureMethod: 0,
 };
 
 const PATHS: Record<Scenario, string> = {
@@ -157,8 +162,16 @@ class LoadGenerator {
     const start = process.hrtime.bigint();
     const settleMs = Math.min(SETTLE_MAX_MS, 2 * this.targets[target]!.meanLatencyMs);
     this.slice = {
-      target, measure, start, steadyFrom: start + BigInt(Math.round(settleMs * 1e6)), drainAt: undefined,
-      issued: 0, completed: 0, latencySumMs: 0, returned: 0, cpu: process.cpuUsage(),
+      target,
+      measure,
+      start,
+      steadyFrom: start + BigInt(Math.round(settleMs * 1e6)),
+      drainAt: undefined,
+      issued: 0,
+      completed: 0,
+      latencySumMs: 0,
+      returned: 0,
+      cpu: process.cpuUsage(),
     };
     this.issuing = true;
     if (this.workers.length === 0) this.workers = Array.from({ length: this.plan.concurrency }, () => this.worker());
@@ -192,7 +205,14 @@ class LoadGenerator {
     for (const t of this.targets) t.client.close();
     return this.targets.map((t) => {
       const sorted = t.latencies.sort((a, b) => a - b);
-      return { scenario: t.target.scenario, calls: sorted.length, errors: t.errors, firstError: t.firstError, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+      return {
+        scenario: t.target.scenario,
+        calls: sorted.length,
+        errors: t.errors,
+        firstError: t.firstError,
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
+      };
     });
   }
 
@@ -229,7 +249,15 @@ class LoadGenerator {
       this.inFlight++;
       const start = process.hrtime.bigint();
       const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-        state.client.makeUnaryRequest<Buffer, Buffer>(PATHS[state.target.scenario], (b) => b, (b) => b, body, md, { deadline: Date.now() + 30_000 }, (e) => resolve(e)),
+        state.client.makeUnaryRequest<Buffer, Buffer>(
+          PATHS[state.target.scenario],
+          (b) => b,
+          (b) => b,
+          body,
+          md,
+          { deadline: Date.now() + 30_000 },
+          (e) => resolve(e),
+        ),
       );
       const end = process.hrtime.bigint();
       const ms = Number(end - start) / 1e6;

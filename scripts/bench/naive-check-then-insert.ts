@@ -49,11 +49,7 @@ export class CheckThenInsertStore implements NaiveKeyStore {
       kind: 'proceed',
       ticket: {
         complete: async (body) => {
-          await this.pool.query(`INSERT INTO ${CHECK_THEN_INSERT_TABLE} (merchant_id, idempotency_key, response_body) VALUES (?, ?, ?)`, [
-            scope,
-            key,
-            body,
-          ]);
+          await this.pool.query(`INSERT INTO ${CHECK_THEN_INSERT_TABLE} (merchant_id, idempotency_key, response_body) VALUES (?, ?, ?)`, [scope, key, body]);
         },
         // Nothing was written before the handler ran, so there is nothing to undo.
         abandon: async () => undefined,

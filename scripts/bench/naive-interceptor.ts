@@ -1,10 +1,10 @@
-import { Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
+import { status as Code, Metadata, ServerInterceptingCall, type ServerInterceptor, type StatusObject } from '@grpc/grpc-js';
 import { PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { ApiError } from '../../src/grpc/api-error.js';
 import { merchantOf } from '../../src/grpc/auth-interceptor.js';
 import { toStatus } from '../../src/grpc/to-status.js';
-import { readIdempotencyKey } from '../../src/idempotency/idempotency-key.js';
 import { REPLAYED_HEADER } from '../../src/idempotency/idempotency-interceptor.js';
+import { readIdempotencyKey } from '../../src/idempotency/idempotency-key.js';
 import { RawResponse } from '../../src/idempotency/raw-response.js';
 import type { Logger } from '../../src/logger.js';
 import { NaiveKeyInUseError, type NaiveKeyStore, type NaiveTicket } from './naive-key-store.js';
@@ -38,7 +38,9 @@ export function naiveIdempotencyInterceptor(store: NaiveKeyStore, log: Logger): 
     };
     const fail = (err: unknown): void => {
       if (err instanceof NaiveKeyInUseError) {
-        answer(toStatus(new ApiError(Code.ABORTED, 'a request with this idempotency key is still in progress; retry later', { reason: 'IDEMPOTENCY_KEY_IN_USE' })));
+        answer(
+          toStatus(new ApiError(Code.ABORTED, 'a request with this idempotency key is still in progress; retry later', { reason: 'IDEMPOTENCY_KEY_IN_USE' })),
+        );
         return;
       }
       if (err instanceof ApiError) {
@@ -46,7 +48,9 @@ export function naiveIdempotencyInterceptor(store: NaiveKeyStore, log: Logger): 
         return;
       }
       log.error({ err, method: methodDescriptor.path }, 'naive idempotency store failed');
-      answer(toStatus(ApiError.unavailable('the idempotency store is unavailable; retry with the same key', { reason: 'IDEMPOTENCY_UNAVAILABLE', cause: err })));
+      answer(
+        toStatus(ApiError.unavailable('the idempotency store is unavailable; retry with the same key', { reason: 'IDEMPOTENCY_UNAVAILABLE', cause: err })),
+      );
     };
     const replay = (body: Buffer): void => {
       answered = true;
@@ -79,22 +83,19 @@ export function naiveIdempotencyInterceptor(store: NaiveKeyStore, log: Logger): 
           },
           onReceiveMessage: (message, msgNext) => {
             if (answered) return;
-            store.begin(scope, key).then(
-              (decision) => {
-                if (decision.kind === 'replay') {
-                  replay(decision.body);
-                  return;
-                }
-                if (cancelled) {
-                  // The client left before the handler got the request: nothing ran.
-                  void decision.ticket.abandon().catch((err: unknown) => log.warn({ err }, 'could not abandon a naive ticket'));
-                  return;
-                }
-                ticket = decision.ticket;
-                msgNext(message);
-              },
-              fail,
-            );
+            store.begin(scope, key).then((decision) => {
+              if (decision.kind === 'replay') {
+                replay(decision.body);
+                return;
+              }
+              if (cancelled) {
+                // The client left before the handler got the request: nothing ran.
+                void decision.ticket.abandon().catch((err: unknown) => log.warn({ err }, 'could not abandon a naive ticket'));
+                return;
+              }
+              ticket = decision.ticket;
+              msgNext(message);
+            }, fail);
           },
           onReceiveHalfClose: (halfCloseNext) => {
             if (!answered) halfCloseNext();

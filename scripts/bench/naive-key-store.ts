@@ -14,9 +14,7 @@ export function isNaiveStrategy(value: string | undefined): value is NaiveStrate
 }
 
 /** What a naive store decided for one call. */
-export type NaiveDecision =
-  | { kind: 'replay'; body: Buffer }
-  | { kind: 'proceed'; ticket: NaiveTicket };
+export type NaiveDecision = { kind: 'replay'; body: Buffer } | { kind: 'proceed'; ticket: NaiveTicket };
 
 /** The right to run the handler for a key, as far as this (naive) store knows. */
 export interface NaiveTicket {

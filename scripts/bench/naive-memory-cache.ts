@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { NaiveKeyInUseError, type NaiveDecision, type NaiveKeyStore, type NaiveTicket } from './naive-key-store.js';
+import { type NaiveDecision, NaiveKeyInUseError, type NaiveKeyStore, type NaiveTicket } from './naive-key-store.js';
 
 /**
  * An in-progress entry whose call never completed nor abandoned it (a cancel

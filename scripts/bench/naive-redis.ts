@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { NaiveKeyInUseError, type NaiveDecision, type NaiveKeyStore } from './naive-key-store.js';
+import { type NaiveDecision, NaiveKeyInUseError, type NaiveKeyStore } from './naive-key-store.js';
 
 /** The Redis the machine runs; loopback only. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';

@@ -5,7 +5,7 @@ import { merchantOf } from '../../src/grpc/auth-interceptor.js';
 import { unary } from '../../src/grpc/unary-handler.js';
 import { readIdempotencyKey } from '../../src/idempotency/idempotency-key.js';
 import type { Logger } from '../../src/logger.js';
-import { paymentHandlers, type ClaimedCall } from '../../src/payments/payment-handlers.js';
+import { type ClaimedCall, paymentHandlers } from '../../src/payments/payment-handlers.js';
 import type { PaymentService } from '../../src/payments/payment-service.js';
 
 /**
@@ -39,7 +39,9 @@ export function keyInUse(): ApiError {
 
 /** The key was first used with another request. */
 export function keyReused(): ApiError {
-  return ApiError.failedPrecondition('this idempotency key was used with a different request; use a new key for a new payment', { reason: 'IDEMPOTENCY_KEY_REUSED' });
+  return ApiError.failedPrecondition('this idempotency key was used with a different request; use a new key for a new payment', {
+    reason: 'IDEMPOTENCY_KEY_REUSED',
+  });
 }
 
 /** The library's store failed; the outcome of the call is unknown to it. */

@@ -4,7 +4,7 @@ import { RedisStorageAdapter } from '@node-idempotency/storage-adapter-redis';
 import { Charge, CreateChargeRequest, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { ApiError } from '../../src/grpc/api-error.js';
 import { toStatus } from '../../src/grpc/to-status.js';
-import { chargeFromJson, jsonObject, keyInUse, keyReused, storeUnavailable, type PeerIdempotency } from './peer-idempotency.js';
+import { chargeFromJson, jsonObject, keyInUse, keyReused, type PeerIdempotency, storeUnavailable } from './peer-idempotency.js';
 
 /** What is stored for a call that failed: its status, replayed as is. */
 interface StoredError {
@@ -13,7 +13,9 @@ interface StoredError {
 }
 
 function isStoredError(value: unknown): value is StoredError {
-  return typeof value === 'object' && value !== null && 'code' in value && typeof value.code === 'number' && 'details' in value && typeof value.details === 'string';
+  return (
+    typeof value === 'object' && value !== null && 'code' in value && typeof value.code === 'number' && 'details' in value && typeof value.details === 'string'
+  );
 }
 
 function grpcCode(code: number): Code {

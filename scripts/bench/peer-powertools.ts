@@ -12,7 +12,7 @@ import { createClient } from '@redis/client';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { ApiError } from '../../src/grpc/api-error.js';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from '../../src/provider/provider-client.js';
-import { chargeFromJson, jsonObject, keyInUse, keyReused, storeUnavailable, type PeerIdempotency } from './peer-idempotency.js';
+import { chargeFromJson, jsonObject, keyInUse, keyReused, type PeerIdempotency, storeUnavailable } from './peer-idempotency.js';
 
 /**
  * The "Lambda timeout" of a CreateCharge: the longest one can run, bounded by

@@ -9,11 +9,11 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createPool } from '../../src/db/pool.js';
+import { MysqlIdempotencyStore } from '../../src/idempotency/mysql-idempotency-store.js';
+import { Reaper } from '../../src/idempotency/reaper.js';
 import { createLogger } from '../../src/logger.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
-import { MysqlIdempotencyStore } from '../../src/idempotency/mysql-idempotency-store.js';
-import { Reaper } from '../../src/idempotency/reaper.js';
 
 export interface ReaperPass {
   startMs: number;
@@ -55,7 +55,12 @@ async function main(): Promise<void> {
   const reaper =
     values['reaper-batch'] === undefined
       ? running.reaper
-      : new Reaper({ store: new MysqlIdempotencyStore(pool), batchSize: Number(values['reaper-batch']), intervalMs: Number(values['reaper-interval-ms']), log: createLogger('warn') });
+      : new Reaper({
+          store: new MysqlIdempotencyStore(pool),
+          batchSize: Number(values['reaper-batch']),
+          intervalMs: Number(values['reaper-interval-ms']),
+          log: createLogger('warn'),
+        });
   if (!reaper) throw new Error('the reaper did not start');
   const passes: ReaperPass[] = [];
   // The periodic task calls runOnce() on the instance: wrapping it there times every pass.
@@ -72,7 +77,10 @@ async function main(): Promise<void> {
   const address = endpoint.address();
   process.stdout.write(`${JSON.stringify({ port: running.port, passes: typeof address === 'object' && address ? address.port : 0 })}\n`);
   const stop = (): void => {
-    void running.shutdown(1000).then(() => pool.end()).finally(() => process.exit(0));
+    void running
+      .shutdown(1000)
+      .then(() => pool.end())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -22,7 +22,8 @@
  * work per pass is that of any TTL at the same call rate. The server, the database, the provider
  * simulator and this process (the load) share the machine's cores.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +31,6 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
 import { startLocalMysql } from '../../src/db/local-mysql.js';
@@ -104,8 +104,16 @@ async function main(): Promise<void> {
     await migrate(pool);
     const { apiKey } = await new MerchantStore(pool).create(`bench-${randomUUID()}`);
     const started = await startRetentionServer([
-      '--mysql-url', local.url, '--provider-url', sim.url, '--provider-key', sim.secretKey,
-      '--ttl-seconds', String(ttlSeconds), '--reaper-interval-ms', String(reaperIntervalMs),
+      '--mysql-url',
+      local.url,
+      '--provider-url',
+      sim.url,
+      '--provider-key',
+      sim.secretKey,
+      '--ttl-seconds',
+      String(ttlSeconds),
+      '--reaper-interval-ms',
+      String(reaperIntervalMs),
       ...(values['reaper-batch'] !== undefined ? ['--reaper-batch', values['reaper-batch']] : []),
     ]);
     server = started.child;
@@ -124,7 +132,15 @@ async function main(): Promise<void> {
         md.set('idempotency-key', randomUUID());
         const startMs = now();
         const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-          client.makeUnaryRequest<Buffer, Buffer>('/payments.v1.PaymentService/CreateCharge', (b) => b, (b) => b, body, md, { deadline: Date.now() + CALL_DEADLINE_MS }, (e) => resolve(e)),
+          client.makeUnaryRequest<Buffer, Buffer>(
+            '/payments.v1.PaymentService/CreateCharge',
+            (b) => b,
+            (b) => b,
+            body,
+            md,
+            { deadline: Date.now() + CALL_DEADLINE_MS },
+            (e) => resolve(e),
+          ),
         );
         calls.push({ startMs, endMs: now(), ok: err === null });
         if (err) firstError ??= `${err.code} ${err.details}`;
@@ -136,7 +152,8 @@ async function main(): Promise<void> {
         await delay(SAMPLE_MS);
         const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM idempotency_keys');
         samples.push({ atMs: now(), rows: Number(rows[0]!['n']) });
-        if (samples.length % 30 === 0) log(`  ${Math.round((samples.at(-1)!.atMs - (endAt - durationS * 1000)) / 1000)} s: ${samples.at(-1)!.rows} rows, ${calls.length} calls`);
+        if (samples.length % 30 === 0)
+          log(`  ${Math.round((samples.at(-1)!.atMs - (endAt - durationS * 1000)) / 1000)} s: ${samples.at(-1)!.rows} rows, ${calls.length} calls`);
       }
     })();
     await Promise.all([...Array.from({ length: concurrency }, () => worker()), sampler]);
@@ -187,25 +204,48 @@ async function main(): Promise<void> {
     const errors = calls.filter((c) => !c.ok).length;
     const p99Ratio = p99During / p99Between;
 
-    console.log(`\nretention: ${durationS} s at concurrency ${concurrency}, TTL ${ttlSeconds} s, reaper every ${reaperIntervalMs} ms ±50 % (batches of ${values['reaper-batch'] ?? 500} rows)`);
-    console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared with the database, the server, the provider simulator and the load`);
+    console.log(
+      `\nretention: ${durationS} s at concurrency ${concurrency}, TTL ${ttlSeconds} s, reaper every ${reaperIntervalMs} ms ±50 % (batches of ${values['reaper-batch'] ?? 500} rows)`,
+    );
+    console.log(
+      `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared with the database, the server, the provider simulator and the load`,
+    );
     console.log(`  first calls: ${calls.length} (${rate.toFixed(0)}/s), errors ${errors}${firstError ? ` (${firstError})` : ''}`);
-    console.log(`  reaper: ${deleting.length} passes deleted ${deletedTotal} rows; a pass took p50 ${percentile(passMs, 50).toFixed(0)} ms, max ${(passMs.at(-1) ?? 0).toFixed(0)} ms`);
+    console.log(
+      `  reaper: ${deleting.length} passes deleted ${deletedTotal} rows; a pass took p50 ${percentile(passMs, 50).toFixed(0)} ms, max ${(passMs.at(-1) ?? 0).toFixed(0)} ms`,
+    );
     console.log(`  idempotency_keys rows: peak ${peak}, at the end ${samples.at(-1)?.rows ?? 0}`);
     console.log(
       `  against what a reaper that keeps up leaves (keys of the calls that ended in the last TTL + longest pause ${(longestPauseMs / 1000).toFixed(1)} s + 2 x longest pass ${(longestPassMs / 1000).toFixed(1)} s, + calls in flight): ` +
         `highest share once keys expire ${(worst.rows / worst.allowed).toFixed(2)} (${worst.rows} of ${worst.allowed} at ${((worst.atMs - startMs) / 1000).toFixed(0)} s) -> ${bounded ? 'bounded: the reaper keeps up' : 'NOT BOUNDED: the reaper falls behind'}`,
     );
-    console.log(`  claim p99 of calls started during reaper passes ${p99During.toFixed(2)} ms (${during.length} calls), started between passes ${p99Between.toFixed(2)} ms (${between.length} calls): ratio ${p99Ratio.toFixed(2)}x [goal <= ${MAX_P99_RATIO}]`);
-    console.log(`  (by overlap, length-biased: ${percentile(overlapDuring, 99).toFixed(2)} ms (${overlapDuring.length} calls) / ${percentile(overlapBetween, 99).toFixed(2)} ms (${overlapBetween.length} calls) = ${overlapRatio.toFixed(2)}x)`);
+    console.log(
+      `  claim p99 of calls started during reaper passes ${p99During.toFixed(2)} ms (${during.length} calls), started between passes ${p99Between.toFixed(2)} ms (${between.length} calls): ratio ${p99Ratio.toFixed(2)}x [goal <= ${MAX_P99_RATIO}]`,
+    );
+    console.log(
+      `  (by overlap, length-biased: ${percentile(overlapDuring, 99).toFixed(2)} ms (${overlapDuring.length} calls) / ${percentile(overlapBetween, 99).toFixed(2)} ms (${overlapBetween.length} calls) = ${overlapRatio.toFixed(2)}x)`,
+    );
     mkdirSync(path.dirname(values.out!), { recursive: true });
     writeFileSync(
       values.out!,
       JSON.stringify(
         {
           machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-          durationS, ttlSeconds, reaperIntervalMs, concurrency, calls: calls.length, rate, errors, firstError,
-          rows: { peak, bounded, windowMs, worstShare: worst.rows / worst.allowed, samples: checked.map((x) => ({ atS: (x.atMs - startMs) / 1000, rows: x.rows, allowed: x.allowed })) },
+          durationS,
+          ttlSeconds,
+          reaperIntervalMs,
+          concurrency,
+          calls: calls.length,
+          rate,
+          errors,
+          firstError,
+          rows: {
+            peak,
+            bounded,
+            windowMs,
+            worstShare: worst.rows / worst.allowed,
+            samples: checked.map((x) => ({ atS: (x.atMs - startMs) / 1000, rows: x.rows, allowed: x.allowed })),
+          },
           passes: passes.map((p) => ({ atS: (p.startMs - startMs) / 1000, ms: p.endMs - p.startMs, deleted: p.deleted })),
           reaper: { passes: deleting.length, deleted: deletedTotal, passMsP50: percentile(passMs, 50), passMsMax: passMs.at(-1) ?? 0 },
           p99: { duringMs: p99During, duringCalls: during.length, betweenMs: p99Between, betweenCalls: between.length, ratio: p99Ratio, overlapRatio },

@@ -34,7 +34,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DEFAULT_RUNS = 5;

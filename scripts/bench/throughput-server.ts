@@ -95,7 +95,10 @@ async function main(): Promise<void> {
   const address = counters.address();
   process.stdout.write(`${JSON.stringify({ port: running.port, counters: typeof address === 'object' && address ? address.port : 0 })}\n`);
   const stop = (): void => {
-    void running.shutdown(1000).then(() => pool.end()).finally(() => process.exit(0));
+    void running
+      .shutdown(1000)
+      .then(() => pool.end())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -20,22 +20,23 @@
  * Server processes, the load generator (its own process), the provider
  * simulator and the database share this machine's cores.
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { Charge, CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
-import { type BenchServer, LoadGeneratorProcess, processCpuMs, slicePattern, startBenchServer, untilQuiet } from './load-generator-process.js';
 import { BENCH_CHARGE, type Scenario, type TargetTotals } from './load-generator.js';
+import { type BenchServer, LoadGeneratorProcess, processCpuMs, slicePattern, startBenchServer, untilQuiet } from './load-generator-process.js';
 
 const REPLAY_KEYS = 1000;
 
@@ -83,8 +84,13 @@ async function seed(port: number, apiKey: string): Promise<{ keys: string[]; cha
             const md = new grpc.Metadata();
             md.set('authorization', `Bearer ${apiKey}`);
             md.set('idempotency-key', key);
-            client.makeUnaryRequest<Buffer, Buffer>('/payments.v1.PaymentService/CreateCharge', (b) => b, (b) => b, body, md, (err, res) =>
-              err || !res ? reject(err ?? new Error('no response')) : resolve(Charge.decode(res).id),
+            client.makeUnaryRequest<Buffer, Buffer>(
+              '/payments.v1.PaymentService/CreateCharge',
+              (b) => b,
+              (b) => b,
+              body,
+              md,
+              (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(Charge.decode(res).id)),
             );
           }),
       ),
@@ -192,20 +198,31 @@ async function main(): Promise<void> {
      * end (0: warm-up only).
      */
     const runGroup = async (group: typeof selected, concurrency: number, warmup: number, perTarget: number): Promise<Array<Totals & TargetTotals>> => {
-      const lg = await LoadGeneratorProcess.start({
-        targets: group.map((g) => ({ scenario: g.scenario, port: g.server.port })),
-        concurrency,
-        apiKey,
-        replayKeys: keys,
-        chargeIds,
-      }, profileFlags(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`));
+      const lg = await LoadGeneratorProcess.start(
+        {
+          targets: group.map((g) => ({ scenario: g.scenario, port: g.server.port })),
+          concurrency,
+          apiKey,
+          replayKeys: keys,
+          chargeIds,
+        },
+        profileFlags(`load-${group.map((g) => g.scenario).join('+')}-${concurrency}`),
+      );
       try {
         for (let t = 0; t < group.length; t++) {
           await lg.start(t, false);
           await delay(warmup);
           await lg.drain();
         }
-        const totals: Totals[] = group.map(() => ({ issued: 0, completed: 0, seconds: 0, roundTrips: 0, allocatedBytes: 0, commits: 0, cpuMs: { server: 0, database: 0, loadGenerator: 0 } }));
+        const totals: Totals[] = group.map(() => ({
+          issued: 0,
+          completed: 0,
+          seconds: 0,
+          roundTrips: 0,
+          allocatedBytes: 0,
+          commits: 0,
+          cpuMs: { server: 0, database: 0, loadGenerator: 0 },
+        }));
         // Nothing is in flight between slices, so what the servers and the database did
         // between two snapshots was done for that slice's calls.
         let before = await snapshot(group);
@@ -290,10 +307,16 @@ async function main(): Promise<void> {
               roundTripsPerCall: m.roundTrips / calls,
               heapKiBPerCall: m.allocatedBytes / 1024 / calls,
               commitsPerCall: m.commits / calls,
-              cpuUsPerCall: { server: (m.cpuMs.server * 1000) / calls, database: (m.cpuMs.database * 1000) / calls, loadGenerator: (m.cpuMs.loadGenerator * 1000) / calls },
+              cpuUsPerCall: {
+                server: (m.cpuMs.server * 1000) / calls,
+                database: (m.cpuMs.database * 1000) / calls,
+                loadGenerator: (m.cpuMs.loadGenerator * 1000) / calls,
+              },
             });
             const last = results.at(-1)!;
-            log(`  ${last.label.padEnd(38)} ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`);
+            log(
+              `  ${last.label.padEnd(38)} ${fmt(last.throughput)} calls/s  p50 ${last.p50Ms.toFixed(2)} ms  p99 ${last.p99Ms.toFixed(2)} ms  errors ${last.errors}${last.firstError ? ` (${last.firstError})` : ''}`,
+            );
           });
         }
       }
@@ -372,7 +395,13 @@ async function main(): Promise<void> {
     writeFileSync(
       values.out!,
       JSON.stringify(
-        { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationMs, rounds, results, ratios },
+        {
+          machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+          durationMs,
+          rounds,
+          results,
+          ratios,
+        },
         null,
         2,
       ),

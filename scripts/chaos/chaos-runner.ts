@@ -7,7 +7,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LocalMysql } from '../../src/db/local-mysql.js';
 import type { ProviderControl } from './provider-control.js';
-import { describeEvent, faultsOf, MID_FLIGHT_FAULT, MID_FLIGHT_LEAD_MS, type ChaosEvent } from './schedule.js';
+import { type ChaosEvent, describeEvent, faultsOf, MID_FLIGHT_FAULT, MID_FLIGHT_LEAD_MS } from './schedule.js';
 import type { ServerFleet } from './server-fleet.js';
 
 /** A kill or pause waits at most this long for an instance it may hit (one up, another one still serving). */

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ChargeStatus } from '../../src/gen/payments/v1/payments.js';
 import type { PaymentIntent } from '../../src/provider/provider-types.js';
 import type { ChargeRow, DatabaseSnapshot, KeyRow } from './database-snapshot.js';
-import { MARKER_KEY, PAYMENT_DEADLINE_MS, type FinalAnswer, type PaymentRecord } from './workload.js';
+import { type FinalAnswer, MARKER_KEY, PAYMENT_DEADLINE_MS, type PaymentRecord } from './workload.js';
 
 /** Unfinished payments allowed, as a share of all payments (see docs/chaos.md for why any are allowed). */
 export const UNFINISHED_LIMIT_SHARE = 0.01;
@@ -104,9 +104,12 @@ export function check(records: readonly PaymentRecord[], intents: readonly Payme
     if (signatures.length > 1) disagreements.push(`answers differ: ${record.finals.map((a) => `${a.source}: ${signature(a)}`).join('; ')}`);
     for (const answer of record.finals) {
       if (answer.code !== grpc.status.OK || !answer.charge) continue;
-      if (answer.charge.amount !== plan.request.amount) disagreements.push(`${answer.source} answered amount ${answer.charge.amount}, asked ${plan.request.amount}`);
-      if (charge === undefined || answer.charge.id !== charge.id) disagreements.push(`${answer.source} answered ${answer.charge.id}, the record is ${charge?.id ?? 'missing'}`);
-      if (!mine.some((pi) => pi.id === answer.charge?.providerReference)) disagreements.push(`${answer.source} answered provider reference ${answer.charge.providerReference}, not one of this payment's PaymentIntents`);
+      if (answer.charge.amount !== plan.request.amount)
+        disagreements.push(`${answer.source} answered amount ${answer.charge.amount}, asked ${plan.request.amount}`);
+      if (charge === undefined || answer.charge.id !== charge.id)
+        disagreements.push(`${answer.source} answered ${answer.charge.id}, the record is ${charge?.id ?? 'missing'}`);
+      if (!mine.some((pi) => pi.id === answer.charge?.providerReference))
+        disagreements.push(`${answer.source} answered provider reference ${answer.charge.providerReference}, not one of this payment's PaymentIntents`);
     }
     if (disagreements.length > 0) split.push(`${where}: ${[...new Set(disagreements)].join('; ')}`);
 
@@ -114,7 +117,9 @@ export function check(records: readonly PaymentRecord[], intents: readonly Payme
       const intent = mine.find((pi) => pi.id === charge.providerReference);
       const expected = PROVIDER_STATE_OF[charge.status];
       if (intent === undefined || intent.status !== expected || String(intent.amount) !== charge.amount) {
-        mismatched.push(`${where}: recorded ${charge.status} ${charge.amount}, provider ${intent ? `${intent.status} ${intent.amount}` : 'has no such PaymentIntent'}`);
+        mismatched.push(
+          `${where}: recorded ${charge.status} ${charge.amount}, provider ${intent ? `${intent.status} ${intent.amount}` : 'has no such PaymentIntent'}`,
+        );
       }
     }
 
@@ -127,21 +132,55 @@ export function check(records: readonly PaymentRecord[], intents: readonly Payme
 
   const orphans: string[] = [];
   for (const charge of db.charges) {
-    if (!intentIds.has(charge.providerReference)) orphans.push(`charge ${charge.id} (key row ${charge.idempotencyKeyId ?? 'none'}): provider has no PaymentIntent ${charge.providerReference || '(empty)'}`);
+    if (!intentIds.has(charge.providerReference))
+      orphans.push(
+        `charge ${charge.id} (key row ${charge.idempotencyKeyId ?? 'none'}): provider has no PaymentIntent ${charge.providerReference || '(empty)'}`,
+      );
   }
   for (const key of db.keys) {
-    if (key.state === 'completed' && key.responseCode === grpc.status.OK && !chargeByKeyId.has(key.id)) orphans.push(`${describeKey(key)}: completed OK without a charge row`);
+    if (key.state === 'completed' && key.responseCode === grpc.status.OK && !chargeByKeyId.has(key.id))
+      orphans.push(`${describeKey(key)}: completed OK without a charge row`);
   }
   const stuck = db.keys.filter((k) => k.state === 'in_progress').map((k) => describeKey(k));
   const parked = db.keys.filter((k) => k.state !== 'in_progress' && k.state !== 'completed');
 
   const unfinishedLimit = Math.floor(records.length * UNFINISHED_LIMIT_SHARE);
   const figures: Figure[] = [
-    { name: 'duplicates', value: duplicates.length, limit: 0, explanation: 'payments with more than one PaymentIntent at the provider (by metadata marker)', evidence: duplicates },
-    { name: 'lost', value: lost.length, limit: 0, explanation: 'payments charged at the provider (succeeded/requires_capture) with no charge row', evidence: lost },
-    { name: 'split answers', value: split.length, limit: 0, explanation: 'payments whose final answers differ, or an OK answer differs from the record or the provider', evidence: split },
-    { name: 'mismatched records', value: mismatched.length, limit: 0, explanation: "charge rows whose status or amount is not the provider's", evidence: mismatched },
-    { name: 'orphans', value: orphans.length, limit: 0, explanation: 'charge rows without a PaymentIntent, or keys completed OK without a charge row', evidence: orphans },
+    {
+      name: 'duplicates',
+      value: duplicates.length,
+      limit: 0,
+      explanation: 'payments with more than one PaymentIntent at the provider (by metadata marker)',
+      evidence: duplicates,
+    },
+    {
+      name: 'lost',
+      value: lost.length,
+      limit: 0,
+      explanation: 'payments charged at the provider (succeeded/requires_capture) with no charge row',
+      evidence: lost,
+    },
+    {
+      name: 'split answers',
+      value: split.length,
+      limit: 0,
+      explanation: 'payments whose final answers differ, or an OK answer differs from the record or the provider',
+      evidence: split,
+    },
+    {
+      name: 'mismatched records',
+      value: mismatched.length,
+      limit: 0,
+      explanation: "charge rows whose status or amount is not the provider's",
+      evidence: mismatched,
+    },
+    {
+      name: 'orphans',
+      value: orphans.length,
+      limit: 0,
+      explanation: 'charge rows without a PaymentIntent, or keys completed OK without a charge row',
+      evidence: orphans,
+    },
     { name: 'stuck', value: stuck.length, limit: 0, explanation: 'idempotency rows still in_progress after recovery', evidence: stuck },
     {
       name: 'unfinished',
@@ -158,7 +197,14 @@ export function check(records: readonly PaymentRecord[], intents: readonly Payme
   const abandonedOpen = abandoned.filter((r) => !r.finals.some((a) => a.source !== 'verify'));
   const notes = [
     `abandoned by their client after one call (by design, not unfinished): ${abandoned.length}, of them without a final answer: ${abandonedOpen.length} (left to the background completer)`,
-    `needs attention (any state other than in_progress/completed): ${parked.length}${parked.length > 0 ? ` (${tally(parked.map((k) => k.state))}; e.g. ${parked.slice(0, EVIDENCE_PER_FIGURE).map((k) => `key row ${k.id}/${k.recoveryPoint}`).join(', ')})` : ''}`,
+    `needs attention (any state other than in_progress/completed): ${parked.length}${
+      parked.length > 0
+        ? ` (${tally(parked.map((k) => k.state))}; e.g. ${parked
+            .slice(0, EVIDENCE_PER_FIGURE)
+            .map((k) => `key row ${k.id}/${k.recoveryPoint}`)
+            .join(', ')})`
+        : ''
+    }`,
     `final answers: ${tally(finals.map((a) => (a.code === grpc.status.OK && a.charge ? `OK ${ChargeStatus[a.charge.status] ?? a.charge.status}` : codeName(a.code))))}`,
     `verification calls after recovery: ${finals.filter((a) => a.source === 'verify').length} answered; not marked idempotent-replayed: ` +
       `${fresh(records, false)} of payments answered before (should be 0), ${fresh(records, true)} of abandoned ones (their key was released: charged now); ` +

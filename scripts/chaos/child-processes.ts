@@ -2,7 +2,7 @@
  * Child processes of a chaos run: every one is registered here the moment it is
  * spawned, so a failure or Ctrl-C anywhere can still end all of them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';

@@ -30,6 +30,9 @@ export function addCounts(into: Map<string, number>, from: ReadonlyMap<string, n
 }
 
 export function describeCounts(counts: ReadonlyMap<string, number>): string {
-  const parts = [...counts].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([event, n]) => `${event} ${n}`);
+  const parts = [...counts]
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([event, n]) => `${event} ${n}`);
   return parts.length > 0 ? parts.join(', ') : 'none';
 }

@@ -3,7 +3,7 @@
  * checker needs from its answer.
  */
 import * as grpc from '@grpc/grpc-js';
-import { type ChargeStatus, PaymentServiceClient, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
+import { type ChargeStatus, type CreateChargeRequest, PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 
 /**
  * grpc-js backs off reconnects up to 120 s by default; a killed instance is back
@@ -49,7 +49,12 @@ export class PaymentClients {
       let replayed = false;
       const call = client.createCharge(request, md, { deadline: Date.now() + deadlineMs }, (err, charge) => {
         if (err) resolve({ code: err.code, replayed });
-        else resolve({ code: grpc.status.OK, charge: { id: charge.id, status: charge.status, amount: charge.amount, providerReference: charge.providerReference }, replayed });
+        else
+          resolve({
+            code: grpc.status.OK,
+            charge: { id: charge.id, status: charge.status, amount: charge.amount, providerReference: charge.providerReference },
+            replayed,
+          });
       });
       call.on('metadata', (headers: grpc.Metadata) => {
         replayed = headers.get('idempotent-replayed').includes('true');

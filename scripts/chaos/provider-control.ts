@@ -2,8 +2,9 @@
  * The chaos run's side of the simulator's control endpoints (`/_sim/...`): fault
  * windows open and close here, and the ledger (the provider's truth) is read here.
  */
-import type { SimulatorFault } from '../../src/simulator/fault-injector.js';
+
 import type { PaymentIntent } from '../../src/provider/provider-types.js';
+import type { SimulatorFault } from '../../src/simulator/fault-injector.js';
 
 /** A control request is local and tiny; the ledger read carries a few MB at most. */
 const CONTROL_TIMEOUT_MS = 30_000;

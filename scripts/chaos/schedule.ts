@@ -6,7 +6,7 @@
  */
 import type { SimulatorFault } from '../../src/simulator/fault-injector.js';
 import type { ChaosOptions } from './chaos-options.js';
-import { intBetween, pick, streamRandom, type Random } from './seeded-random.js';
+import { intBetween, pick, type Random, streamRandom } from './seeded-random.js';
 import { LEASE_SECONDS } from './service-env.js';
 
 const SCHEDULE_STREAM = 1;
@@ -38,7 +38,12 @@ const MID_FLIGHT_REQUESTS = 20;
 /** Time for those requests to arrive before the process is hit. */
 export const MID_FLIGHT_LEAD_MS = 400;
 
-export const MID_FLIGHT_FAULT: SimulatorFault = { kind: 'latency', ms: MID_FLIGHT_LATENCY_MS, times: MID_FLIGHT_REQUESTS, match: { method: 'POST', pathPrefix: '/v1/payment_intents' } };
+export const MID_FLIGHT_FAULT: SimulatorFault = {
+  kind: 'latency',
+  ms: MID_FLIGHT_LATENCY_MS,
+  times: MID_FLIGHT_REQUESTS,
+  match: { method: 'POST', pathPrefix: '/v1/payment_intents' },
+};
 
 export const FAULT_KINDS = ['drop', 'delay', 'http500'] as const;
 export type FaultWindowKind = (typeof FAULT_KINDS)[number];

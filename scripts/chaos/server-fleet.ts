@@ -3,10 +3,11 @@
  * (through tsx; `npm start` runs the same code compiled), each on a fixed 127.0.0.1 port so a restarted
  * instance is found where its clients expect it.
  */
-import net from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
-import path from 'node:path';
+
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { jsonField, spawnTsx } from './child-processes.js';
 import { addCounts, scrapeIdempotencyEvents } from './idempotency-metrics.js';
 

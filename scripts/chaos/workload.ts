@@ -3,11 +3,12 @@
  * own idempotency key and a unique marker in its metadata, each retried with the
  * same key and payload, on any instance, until a final answer or its deadline.
  */
-import * as grpc from '@grpc/grpc-js';
+
 import { setTimeout as delay } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
 import { CaptureMethod, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
 import type { CallAnswer, PaymentClients } from './payment-client.js';
-import { intBetween, pick, streamRandom, type Random } from './seeded-random.js';
+import { intBetween, pick, type Random, streamRandom } from './seeded-random.js';
 
 const PAYMENT_STREAM = 2;
 /** The metadata entry that names a payment at the provider and in the charges table. */

@@ -1,7 +1,7 @@
 /** One command of a shell block: dispatches on its command word to the check for that tool. */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { exists, problem, type BlockContext } from './block-context.js';
+import { type BlockContext, exists, problem } from './block-context.js';
 import { checkEnv } from './env.js';
 import { checkGrpcurl } from './grpcurl.js';
 import { checkNpm } from './npm.js';
@@ -12,8 +12,31 @@ import { checkCurl } from './simulator-curl.js';
 
 /** Tools a doc may call that are not part of the repository. */
 const KNOWN_COMMANDS = new Set([
-  'apt-get', 'base64', 'brew', 'cat', 'cd', 'curl', 'echo', 'export', 'go', 'grpcurl', 'kill', 'ls', 'mkdir', 'node', 'npm', 'npx',
-  'nvm', 'openssl', 'perf', 'printf', 'protoc', 'python3', 'strace', 'sudo', 'uuidgen',
+  'apt-get',
+  'base64',
+  'brew',
+  'cat',
+  'cd',
+  'curl',
+  'echo',
+  'export',
+  'go',
+  'grpcurl',
+  'kill',
+  'ls',
+  'mkdir',
+  'node',
+  'npm',
+  'npx',
+  'nvm',
+  'openssl',
+  'perf',
+  'printf',
+  'protoc',
+  'python3',
+  'strace',
+  'sudo',
+  'uuidgen',
 ]);
 
 export function checkCommand(ctx: BlockContext, command: SimpleCommand): void {

@@ -16,6 +16,8 @@ export function checkConfigTable(repo: Repository, doc: ParsedDoc, problems: Doc
     for (const m of first.matchAll(/`([A-Z][A-Z0-9_]+)`/g)) documented.add(m[1]!);
   }
   const line = doc.prose[heading]!.line;
-  for (const name of repo.configEnv) if (!documented.has(name)) problems.push({ file: doc.file, line, message: `src/config.ts reads ${name}, which the configuration table does not list` });
-  for (const name of documented) if (!repo.configEnv.has(name)) problems.push({ file: doc.file, line, message: `the configuration table lists ${name}, which src/config.ts does not read` });
+  for (const name of repo.configEnv)
+    if (!documented.has(name)) problems.push({ file: doc.file, line, message: `src/config.ts reads ${name}, which the configuration table does not list` });
+  for (const name of documented)
+    if (!repo.configEnv.has(name)) problems.push({ file: doc.file, line, message: `the configuration table lists ${name}, which src/config.ts does not read` });
 }

@@ -1,5 +1,5 @@
 /** Environment variables a command sets are read by the code; `$VAR`s are set by the docs or read by the code. */
-import { problem, type BlockContext } from './block-context.js';
+import { type BlockContext, problem } from './block-context.js';
 import type { SimpleCommand } from './shell-commands.js';
 
 /** Set by Node, npm or the shell, or by the reader's machine: not the project's to read. */
@@ -19,7 +19,8 @@ export function checkEnv(ctx: BlockContext, command: SimpleCommand): void {
   for (const w of [...command.words, ...command.assignments.map((a) => ({ text: a.value, dynamic: true }))]) {
     for (const m of w.text.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
       const name = m[1]!;
-      if (!ctx.shellVars.has(name) && !ctx.repo.codeEnv.has(name) && !STANDARD_ENV.has(name)) problem(ctx, `$${name} is never set by the docs nor read by the code`);
+      if (!ctx.shellVars.has(name) && !ctx.repo.codeEnv.has(name) && !STANDARD_ENV.has(name))
+        problem(ctx, `$${name} is never set by the docs nor read by the code`);
     }
   }
 }

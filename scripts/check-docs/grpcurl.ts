@@ -1,19 +1,49 @@
 /** grpcurl: its own flags, and methods, services and messages that the proto defines. */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { problem, type BlockContext } from './block-context.js';
+import { type BlockContext, problem } from './block-context.js';
 import { checkPathWord } from './paths.js';
 import { protoSymbolsOf } from './repository.js';
 import type { Word } from './shell-commands.js';
 
 /** grpcurl's flags (1.8/1.9), and which of them take a value. */
 const GRPCURL_FLAGS_WITH_VALUE = new Set([
-  'H', 'rpc-header', 'reflect-header', 'd', 'format', 'cacert', 'cert', 'key', 'import-path', 'proto', 'protoset', 'connect-timeout',
-  'max-time', 'keepalive-time', 'authority', 'servername', 'max-msg-sz', 'msg-template', 'user-agent', 'protoset-out',
+  'H',
+  'rpc-header',
+  'reflect-header',
+  'd',
+  'format',
+  'cacert',
+  'cert',
+  'key',
+  'import-path',
+  'proto',
+  'protoset',
+  'connect-timeout',
+  'max-time',
+  'keepalive-time',
+  'authority',
+  'servername',
+  'max-msg-sz',
+  'msg-template',
+  'user-agent',
+  'protoset-out',
 ]);
 const GRPCURL_FLAGS = new Set([
-  ...GRPCURL_FLAGS_WITH_VALUE, 'plaintext', 'insecure', 'v', 'vv', 'emit-defaults', 'allow-unknown-fields', 'format-error', 'unix',
-  'use-reflection', 'version', 'help', 'expand-headers', 'alts',
+  ...GRPCURL_FLAGS_WITH_VALUE,
+  'plaintext',
+  'insecure',
+  'v',
+  'vv',
+  'emit-defaults',
+  'allow-unknown-fields',
+  'format-error',
+  'unix',
+  'use-reflection',
+  'version',
+  'help',
+  'expand-headers',
+  'alts',
 ]);
 
 export function checkGrpcurl(ctx: BlockContext, args: Word[]): void {

@@ -4,10 +4,13 @@ import path from 'node:path';
 import type { DocProblem } from './doc-problem.js';
 import type { ParsedDoc } from './markdown.js';
 import { REPO_PATH } from './paths.js';
-import { walk, type Repository } from './repository.js';
+import { type Repository, walk } from './repository.js';
 
 function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(?:.*/)?').replace(/\*/g, '[^/]*');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*\*\//g, '(?:.*/)?')
+    .replace(/\*/g, '[^/]*');
   return new RegExp(`^${escaped}$`);
 }
 

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DocProblem } from './doc-problem.js';
-import { parseDoc, type ParsedDoc } from './markdown.js';
+import { type ParsedDoc, parseDoc } from './markdown.js';
 
 export function checkLinks(docs: Map<string, ParsedDoc>, root: string, doc: ParsedDoc, problems: DocProblem[]): void {
   for (const { line, text } of doc.prose) {

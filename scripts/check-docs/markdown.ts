@@ -47,7 +47,13 @@ export function parseDoc(file: string, text: string): ParsedDoc {
     const fence = /^```(\S*)\s*$/.exec(raw);
     if (fence) {
       const marker = /^<!--\s*needs:\s*(.*?)\s*-->$/.exec(lastNonEmpty.trim());
-      const needs = marker?.[1] !== undefined ? marker[1].split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+      const needs =
+        marker?.[1] !== undefined
+          ? marker[1]
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '')
+          : undefined;
       open = { lang: fence[1] ?? '', line: i + 1, body: [], needs };
       return;
     }

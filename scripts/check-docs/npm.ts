@@ -1,7 +1,7 @@
 /** `npm start`, `npm test`, `npm run NAME -- flags`: the script exists and accepts the flags. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { problem, type BlockContext } from './block-context.js';
+import { type BlockContext, problem } from './block-context.js';
 import { checkPathWord } from './paths.js';
 import { entryOf, helpOf, parseArgsOptionsOf } from './repository.js';
 import type { Word } from './shell-commands.js';

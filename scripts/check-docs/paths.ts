@@ -1,5 +1,5 @@
 /** Repository paths named in a doc must exist; paths made at run time are not checked. */
-import { exists, problem, type BlockContext } from './block-context.js';
+import { type BlockContext, exists, problem } from './block-context.js';
 import type { Word } from './shell-commands.js';
 
 /** Repository folders whose paths, when named in a doc, must exist. */

@@ -1,7 +1,7 @@
 /** `python3 FILE --flag`: the file exists and its source (argparse) names the flag. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { exists, problem, type BlockContext } from './block-context.js';
+import { type BlockContext, exists, problem } from './block-context.js';
 import { checkPathWord } from './paths.js';
 import type { Word } from './shell-commands.js';
 

@@ -3,11 +3,11 @@
  * and unmarked blocks (which may only print) run.
  */
 import { spawnSync } from 'node:child_process';
-import { problem, type BlockContext } from './block-context.js';
+import { type BlockContext, problem } from './block-context.js';
 import { checkCommand } from './commands.js';
 import type { DocProblem } from './doc-problem.js';
 import type { ParsedDoc } from './markdown.js';
-import { RUN_TIMEOUT_MS, type Repository } from './repository.js';
+import { type Repository, RUN_TIMEOUT_MS } from './repository.js';
 import { logicalLines, parseCommands, type SimpleCommand } from './shell-commands.js';
 
 /** What a marked block may say it needs (see the header of scripts/check-docs.ts). */

@@ -1,5 +1,5 @@
 /** curl to the provider simulator: the `/_sim/...` control path exists in the simulator. */
-import { problem, type BlockContext } from './block-context.js';
+import { type BlockContext, problem } from './block-context.js';
 import type { Word } from './shell-commands.js';
 
 export function checkCurl(ctx: BlockContext, args: Word[]): void {

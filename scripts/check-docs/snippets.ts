@@ -42,7 +42,11 @@ export function checkSnippets(repo: Repository, doc: ParsedDoc, problems: DocPro
   for (const fence of doc.fences) {
     if (!SNIPPET_LANGUAGES.has(fence.lang)) continue;
     if (!examples.some((e) => isExcerpt(fence.body, e))) {
-      problems.push({ file: doc.file, line: fence.line, message: `this ${fence.lang} snippet is not an excerpt of a file in docs/examples/ (which the tests run)` });
+      problems.push({
+        file: doc.file,
+        line: fence.line,
+        message: `this ${fence.lang} snippet is not an excerpt of a file in docs/examples/ (which the tests run)`,
+      });
     }
   }
 }

@@ -12,11 +12,12 @@
  * measure the store. Everything shares this machine's cores: three database servers on the
  * cluster against one.
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
@@ -25,8 +26,8 @@ import { CaptureMethod, CreateChargeRequest } from '../../src/gen/payments/v1/pa
 import { createLogger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+import { type ProviderSimulator, startProviderSimulator } from '../../src/simulator/simulator.js';
 import { startGaleraCluster } from './cluster.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
@@ -52,7 +53,15 @@ function log(message: string): void {
 }
 
 function request(): Uint8Array {
-  return CreateChargeRequest.encode({ amount: '1999', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: {}, captureMethod: CaptureMethod.CAPTURE_METHOD_AUTOMATIC }).finish();
+  return CreateChargeRequest.encode({
+    amount: '1999',
+    currency: 'usd',
+    paymentMethod: 'pm_card_visa',
+    customerId: '',
+    description: '',
+    metadata: {},
+    captureMethod: CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
+  }).finish();
 }
 
 class Target {
@@ -69,7 +78,17 @@ class Target {
     const providers = pools.map(() => new ProviderClient({ baseUrl: sim.url, secretKey: sim.secretKey }));
     const servers = await Promise.all(
       pools.map((pool, i) =>
-        startServer({ pool, provider: providers[i]!, log: createLogger('silent'), listen: '127.0.0.1:0', ttlSeconds: 86_400, leaseSeconds: 30, inFlightWaitMs: 10_000, replayCacheEntries: 0, maxInFlightPerMerchant: 1_000_000 }),
+        startServer({
+          pool,
+          provider: providers[i]!,
+          log: createLogger('silent'),
+          listen: '127.0.0.1:0',
+          ttlSeconds: 86_400,
+          leaseSeconds: 30,
+          inFlightWaitMs: 10_000,
+          replayCacheEntries: 0,
+          maxInFlightPerMerchant: 1_000_000,
+        }),
       ),
     );
     const clients = servers.map((s) => new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()));
@@ -85,7 +104,15 @@ class Target {
   call(i: number, key: string, body: Uint8Array): Promise<boolean> {
     const client = this.clients[i % this.clients.length]!;
     return new Promise((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(CREATE, (b) => Buffer.from(b), (b) => b, body, this.md(key), { deadline: Date.now() + CALL_DEADLINE_MS }, (err) => resolve(err === null));
+      client.makeUnaryRequest<Uint8Array, Buffer>(
+        CREATE,
+        (b) => Buffer.from(b),
+        (b) => b,
+        body,
+        this.md(key),
+        { deadline: Date.now() + CALL_DEADLINE_MS },
+        (err) => resolve(err === null),
+      );
     });
   }
 

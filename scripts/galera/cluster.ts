@@ -73,7 +73,18 @@ export async function startGaleraCluster(o: StartGaleraClusterOptions = {}): Pro
     }));
     const peers = nodePorts.map((p) => `127.0.0.1:${p.gcomm}`);
     for (let i = 0; i < size; i++) {
-      nodes.push(new GaleraNode({ name: `node${i + 1}`, dataDir: path.join(baseDir, `node${i + 1}`), ports: nodePorts[i]!, peers, binaries, database, log, ...(runAs ? { runAs } : {}) }));
+      nodes.push(
+        new GaleraNode({
+          name: `node${i + 1}`,
+          dataDir: path.join(baseDir, `node${i + 1}`),
+          ports: nodePorts[i]!,
+          peers,
+          binaries,
+          database,
+          log,
+          ...(runAs ? { runAs } : {}),
+        }),
+      );
     }
     await nodes[0]!.start({ bootstrap: true });
     // One joiner at a time: a donor serves one state transfer at a time.

@@ -7,7 +7,7 @@
  *   synced ──kill()──▶ crashed ──restart()──▶ recovers its position ──▶ joining (IST) ──▶ synced
  *   synced ──stop()──▶ stopped
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
@@ -94,7 +94,11 @@ export class GaleraNode {
   async start(opts: { bootstrap?: boolean; startPosition?: string } = {}): Promise<void> {
     if (this.pid !== undefined) throw new Error(`${this.name} is already running`);
     const errorLogStart = await fileSize(this.errorLog);
-    const args = [...this.serverArgs(), ...(opts.bootstrap ? ['--wsrep-new-cluster'] : []), ...(opts.startPosition ? [`--wsrep-start-position=${opts.startPosition}`] : [])];
+    const args = [
+      ...this.serverArgs(),
+      ...(opts.bootstrap ? ['--wsrep-new-cluster'] : []),
+      ...(opts.startPosition ? [`--wsrep-start-position=${opts.startPosition}`] : []),
+    ];
     const out = openSync(path.join(this.o.dataDir, 'server-output.log'), 'a');
     let child: ChildProcess;
     try {

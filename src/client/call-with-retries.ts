@@ -1,10 +1,10 @@
-import { Metadata, status as Code, type Client } from '@grpc/grpc-js';
-import { EXPIRES_AT_HEADER, REPLAYED_HEADER, type CallResult } from './call-result.js';
+import { type Client, status as Code, Metadata } from '@grpc/grpc-js';
+import { type CallResult, EXPIRES_AT_HEADER, REPLAYED_HEADER } from './call-result.js';
 import type { ClientEvent, ClientLogger } from './client-event.js';
-import { PaymentsError, type ErrorContext } from './payments-error.js';
+import { type ErrorContext, PaymentsError } from './payments-error.js';
 import { isRetryable } from './retry-decision.js';
 import { backoffMs, type RetryPolicy } from './retry-policy.js';
-import { unaryAttempt, type UnaryMethod } from './unary-attempt.js';
+import { type UnaryMethod, unaryAttempt } from './unary-attempt.js';
 
 export interface RetryingCall<Req, Res> {
   client: Client;

@@ -1,4 +1,4 @@
-import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 
 /**
  * TLS settings. `true` verifies the server against the system's trusted roots; an object adds a

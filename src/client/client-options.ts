@@ -1,6 +1,6 @@
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
-import type { ClientLogger } from './client-event.js';
 import type { TlsOptions } from './client-credentials.js';
+import type { ClientLogger } from './client-event.js';
 import type { RetryPolicy } from './retry-policy.js';
 
 /** Default overall deadline of one call, all attempts and waits included. */

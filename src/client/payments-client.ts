@@ -2,24 +2,24 @@ import type { ChannelOptions } from '@grpc/grpc-js';
 import {
   CancelChargeRequest,
   CaptureChargeRequest,
+  type Charge,
   CreateChargeRequest,
+  type DeepPartial,
   GetChargeRequest,
   ListChargesRequest,
+  type ListChargesResponse,
   PaymentServiceClient,
   PaymentServiceService,
-  RefundChargeRequest,
-  type Charge,
-  type DeepPartial,
-  type ListChargesResponse,
   type Refund,
+  RefundChargeRequest,
 } from '../gen/payments/v1/payments.js';
 import type { CallResult } from './call-result.js';
 import { callWithRetries } from './call-with-retries.js';
 import { channelCredentials } from './client-credentials.js';
-import { DEFAULT_DEADLINE_MS, type CallOptions, type PaymentsClientOptions } from './client-options.js';
+import { type CallOptions, DEFAULT_DEADLINE_MS, type PaymentsClientOptions } from './client-options.js';
 import { newIdempotencyKey } from './idempotency-key.js';
 import { shippedKeyedMethods } from './keyed-methods.js';
-import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import { type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
 import type { UnaryMethod } from './unary-attempt.js';
 
 /**

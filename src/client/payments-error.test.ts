@@ -1,5 +1,5 @@
+import { status as Code, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { Metadata, status as Code, type ServiceError } from '@grpc/grpc-js';
 import { encodeStatusDetails } from '../grpc/status-details.js';
 import { PaymentsError } from './payments-error.js';
 
@@ -12,10 +12,28 @@ describe('PaymentsError', () => {
 
   it('carries the code, message, ErrorInfo reason and metadata, field, retry delay and key', () => {
     const trailers = new Metadata();
-    trailers.set('grpc-status-details-bin', encodeStatusDetails({ code: Code.INVALID_ARGUMENT, message: 'amount: must be > 0', errorInfo: { reason: 'FIELD_INVALID', domain: 'payments.v1', metadata: { field: 'amount' } }, retryInfo: { retryDelayMs: 1_500 } }));
+    trailers.set(
+      'grpc-status-details-bin',
+      encodeStatusDetails({
+        code: Code.INVALID_ARGUMENT,
+        message: 'amount: must be > 0',
+        errorInfo: { reason: 'FIELD_INVALID', domain: 'payments.v1', metadata: { field: 'amount' } },
+        retryInfo: { retryDelayMs: 1_500 },
+      }),
+    );
     const err = PaymentsError.from(serviceError(Code.INVALID_ARGUMENT, 'amount: must be > 0', trailers), context);
     expect(err).to.be.instanceOf(Error);
-    expect(err).to.include({ code: Code.INVALID_ARGUMENT, codeName: 'INVALID_ARGUMENT', message: 'amount: must be > 0', reason: 'FIELD_INVALID', field: 'amount', retryDelayMs: 1_500, idempotencyKey: 'k-1', attempts: 3, replayed: false });
+    expect(err).to.include({
+      code: Code.INVALID_ARGUMENT,
+      codeName: 'INVALID_ARGUMENT',
+      message: 'amount: must be > 0',
+      reason: 'FIELD_INVALID',
+      field: 'amount',
+      retryDelayMs: 1_500,
+      idempotencyKey: 'k-1',
+      attempts: 3,
+      replayed: false,
+    });
     expect(err.errorMetadata).to.deep.equal({ field: 'amount' });
   });
 

@@ -1,4 +1,4 @@
-import { Metadata, status as Code, type ServiceError } from '@grpc/grpc-js';
+import { status as Code, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { decodeStatusDetails } from '../grpc/status-details.js';
 import { REPLAYED_HEADER } from './call-result.js';
 

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { isRetryable, KEY_IN_USE_REASON } from './retry-decision.js';
 
 describe('which failures the client retries', () => {

@@ -21,7 +21,11 @@ describe('retry policy', () => {
 
   it('fills in defaults and refuses meaningless values', () => {
     expect(resolveRetryPolicy()).to.deep.equal(DEFAULT_RETRY_POLICY);
-    expect(resolveRetryPolicy({ maxAttempts: 2 }, { initialBackoffMs: 5 })).to.include({ maxAttempts: 2, initialBackoffMs: 5, maxBackoffMs: DEFAULT_RETRY_POLICY.maxBackoffMs });
+    expect(resolveRetryPolicy({ maxAttempts: 2 }, { initialBackoffMs: 5 })).to.include({
+      maxAttempts: 2,
+      initialBackoffMs: 5,
+      maxBackoffMs: DEFAULT_RETRY_POLICY.maxBackoffMs,
+    });
     expect(() => resolveRetryPolicy({ maxAttempts: 0 })).to.throw(RangeError);
     expect(() => resolveRetryPolicy({ attemptTimeoutMs: 0 })).to.throw(RangeError);
     expect(() => resolveRetryPolicy({ backoffMultiplier: 0.5 })).to.throw(RangeError);

@@ -1,4 +1,4 @@
-import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { type Client, Metadata, type ServiceError } from '@grpc/grpc-js';
 
 /** What the library needs of a generated method definition (`PaymentServiceService.x`). */
 export interface UnaryMethod<Req, Res> {
@@ -7,9 +7,7 @@ export interface UnaryMethod<Req, Res> {
   responseDeserialize: (value: Buffer) => Res;
 }
 
-export type AttemptOutcome<Res> =
-  | { ok: true; response: Res; headers: Metadata }
-  | { ok: false; error: ServiceError; headers: Metadata | undefined };
+export type AttemptOutcome<Res> = { ok: true; response: Res; headers: Metadata } | { ok: false; error: ServiceError; headers: Metadata | undefined };
 
 /**
  * One attempt of a unary call as a promise that never rejects: the response or the error, each
@@ -27,14 +25,22 @@ export function unaryAttempt<Req, Res>(
   return new Promise((resolve) => {
     let headers: Metadata | undefined;
     const onAbort = (): void => call.cancel();
-    const call = client.makeUnaryRequest<Req, Res>(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline }, (err, response) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (err !== null || response === undefined) {
-        resolve({ ok: false, error: err ?? missingResponse(), headers });
-      } else {
-        resolve({ ok: true, response, headers: headers ?? new Metadata() });
-      }
-    });
+    const call = client.makeUnaryRequest<Req, Res>(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      metadata,
+      { deadline },
+      (err, response) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err !== null || response === undefined) {
+          resolve({ ok: false, error: err ?? missingResponse(), headers });
+        } else {
+          resolve({ ok: true, response, headers: headers ?? new Metadata() });
+        }
+      },
+    );
     call.on('metadata', (m: Metadata) => {
       headers = m;
     });

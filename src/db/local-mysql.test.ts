@@ -1,16 +1,10 @@
-import { expect } from 'chai';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expect } from 'chai';
 import mysql from 'mysql2/promise';
-import {
-  LocalMysqlError,
-  MysqlNotInstalledError,
-  startLocalMysql,
-  type LocalMysql,
-  type StartLocalMysqlOptions,
-} from './local-mysql.js';
+import { type LocalMysql, LocalMysqlError, MysqlNotInstalledError, type StartLocalMysqlOptions, startLocalMysql } from './local-mysql.js';
 
 /** The machine's shared server; a private instance must never end up there. */
 const SHARED_SERVER_PORT = 3306;
@@ -115,7 +109,9 @@ describe('startLocalMysql', function () {
     await start().catch((err: unknown) => (error = err));
 
     expect(error).to.be.instanceOf(LocalMysqlError);
-    expect((error as Error).message).to.contain(`pid ${first.pid}`).and.contain('reuseRunning');
+    expect((error as Error).message)
+      .to.contain(`pid ${first.pid}`)
+      .and.contain('reuseRunning');
   });
 
   it('starts a fresh server when the pid file left by a crash is stale', async () => {

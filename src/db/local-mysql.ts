@@ -29,4 +29,4 @@
 export { MysqlNotInstalledError } from './local-mysql/discovery.js';
 export type { LocalMysql } from './local-mysql/lifecycle.js';
 export { LocalMysqlError } from './local-mysql/local-mysql-error.js';
-export { startLocalMysql, type StartLocalMysqlOptions } from './local-mysql/start-local-mysql.js';
+export { type StartLocalMysqlOptions, startLocalMysql } from './local-mysql/start-local-mysql.js';

@@ -99,14 +99,22 @@ class MigrationLock {
     const deadline = Date.now() + MIGRATION_LOCK_TIMEOUT_SECONDS * 1000;
     for (;;) {
       try {
-        await this.pool.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, NOW(6) + INTERVAL ? SECOND)', [LOCK_VERSION, this.owner, MIGRATION_LOCK_LEASE_SECONDS]);
+        await this.pool.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, NOW(6) + INTERVAL ? SECOND)', [
+          LOCK_VERSION,
+          this.owner,
+          MIGRATION_LOCK_LEASE_SECONDS,
+        ]);
         this.startRenewing();
         return { takenOver: false };
       } catch (err) {
         if (!LOST_RACE_ERRNOS.has(errnoOf(err) ?? 0)) throw err;
       }
       const [taken] = await this.pool
-        .query<ResultSetHeader>('UPDATE schema_migrations SET name = ?, applied_at = NOW(6) + INTERVAL ? SECOND WHERE version = ? AND applied_at < NOW(6)', [this.owner, MIGRATION_LOCK_LEASE_SECONDS, LOCK_VERSION])
+        .query<ResultSetHeader>('UPDATE schema_migrations SET name = ?, applied_at = NOW(6) + INTERVAL ? SECOND WHERE version = ? AND applied_at < NOW(6)', [
+          this.owner,
+          MIGRATION_LOCK_LEASE_SECONDS,
+          LOCK_VERSION,
+        ])
         .catch((err: unknown) => {
           if (LOST_RACE_ERRNOS.has(errnoOf(err) ?? 0)) return [{ affectedRows: 0 }] as const;
           throw err;
@@ -130,7 +138,11 @@ class MigrationLock {
       // A failed renewal is not fatal by itself: the lease still has most of its time left,
       // and if the database is gone the migration's own statements fail.
       this.pool
-        .query('UPDATE schema_migrations SET applied_at = NOW(6) + INTERVAL ? SECOND WHERE version = ? AND name = ?', [MIGRATION_LOCK_LEASE_SECONDS, LOCK_VERSION, this.owner])
+        .query('UPDATE schema_migrations SET applied_at = NOW(6) + INTERVAL ? SECOND WHERE version = ? AND name = ?', [
+          MIGRATION_LOCK_LEASE_SECONDS,
+          LOCK_VERSION,
+          this.owner,
+        ])
         .catch(() => undefined);
     }, MIGRATION_LOCK_RENEW_INTERVAL_MS);
     this.renewal.unref();

@@ -108,14 +108,14 @@ describe('storeFailureOf (classifying real driver errors)', function () {
     }
   });
 
-  it('does not take a refused connection of another client (the provider\'s HTTP client) for the database', async () => {
+  it("does not take a refused connection of another client (the provider's HTTP client) for the database", async () => {
     const err = await failureOf(fetch(`http://127.0.0.1:${await closedPort()}/v1/payment_intents`));
     expect(storeFailureOf(err)).to.equal(undefined);
     expect(storeFailureOf(new Error('provider request failed', { cause: err }))).to.equal(undefined);
   });
 });
 
-describe('the logger\'s error serializer on real driver errors', () => {
+describe("the logger's error serializer on real driver errors", () => {
   it('logs a driver error by its codes only: never its statement, values or message', async () => {
     const pool = await sharedPool();
     const marker = `customer-secret-${randomUUID()}`;

@@ -1,9 +1,9 @@
-import { type Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
+import { status as Code, type Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../logger.js';
-import { PerCallKeyLookup } from './per-call-key-lookup.js';
 import { ApiError } from './api-error.js';
 import type { ApiKeyAuthenticator } from './api-key-authenticator.js';
-import { peerKey, type PeerFailureLimiter } from './peer-failure-limiter.js';
+import { type PeerFailureLimiter, peerKey } from './peer-failure-limiter.js';
+import { PerCallKeyLookup } from './per-call-key-lookup.js';
 import { toStatus } from './to-status.js';
 
 /**
@@ -49,8 +49,7 @@ export function authInterceptor(o: AuthInterceptorOptions): ServerInterceptor;
 /** Looks every unknown key up with `authenticate`, with no limit per address (PerCallKeyLookup). */
 export function authInterceptor(authenticate: Authenticate, log: Logger): ServerInterceptor;
 export function authInterceptor(options: AuthInterceptorOptions | Authenticate, legacyLog?: Logger): ServerInterceptor {
-  const o: AuthInterceptorOptions =
-    typeof options === 'function' ? { keys: new PerCallKeyLookup(options), log: legacyLog ?? createLogger('silent') } : options;
+  const o: AuthInterceptorOptions = typeof options === 'function' ? { keys: new PerCallKeyLookup(options), log: legacyLog ?? createLogger('silent') } : options;
   const { keys, failureLimiter, log } = o;
   return (methodDescriptor, call) => {
     if (PUBLIC_SERVICE_PREFIXES.some((p) => methodDescriptor.path.startsWith(p))) {

@@ -1,4 +1,4 @@
-import { type Metadata, ServerInterceptingCall, status as Code, type ServerInterceptor } from '@grpc/grpc-js';
+import { status as Code, type Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import type { Logger } from '../logger.js';
 import { ApiError } from './api-error.js';
 import { toStatus } from './to-status.js';

@@ -1,4 +1,4 @@
-import { ServerInterceptingCall, status as Code, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { status as Code, type Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { decodeStatusDetails } from './status-details.js';
 import { STATUS_DETAILS_KEY, STORE_UNAVAILABLE_REASON } from './to-status.js';
 

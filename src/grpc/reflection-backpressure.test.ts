@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import * as path from 'node:path';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { addReflection, MAX_REFLECTION_REQUESTS_PER_STREAM, type ReflectionStats } from './reflection';
 
 const DESCRIPTOR_SET_PATH = path.resolve(__dirname, '..', 'gen', 'payments.binpb');
@@ -62,7 +62,12 @@ describe('reflection under a client that does not read', () => {
   async function oneRoundTrip(): Promise<number> {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     try {
-      const req = session.request({ ':method': 'POST', ':path': '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'content-type': 'application/grpc', te: 'trailers' });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.end(symbolRequestFrame('payments.v1.PaymentService'));
@@ -83,7 +88,12 @@ describe('reflection under a client that does not read', () => {
     const readBefore = stats.requestsRead;
     const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: CLIENT_WINDOW_BYTES } });
     try {
-      const req = session.request({ ':method': 'POST', ':path': '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'content-type': 'application/grpc', te: 'trailers' });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       req.pause(); // never read, until we say so
       const frame = symbolRequestFrame('payments.v1.PaymentService');
       req.write(Buffer.concat(Array.from({ length: REQUESTS }, () => frame)));
@@ -117,7 +127,12 @@ describe('reflection under a client that does not read', () => {
   it('answers a client that reads, request after request on one stream', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     try {
-      const req = session.request({ ':method': 'POST', ':path': '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo', 'content-type': 'application/grpc', te: 'trailers' });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       const frame = symbolRequestFrame('payments.v1.Charge');

@@ -1,27 +1,20 @@
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { expect } from 'chai';
-import * as grpc from '@grpc/grpc-js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import {
+  type DescriptorProto,
   FieldDescriptorProto_Label,
   FieldDescriptorProto_Type,
-  FileDescriptorProtoSchema,
-  type DescriptorProto,
   type FileDescriptorProto,
+  FileDescriptorProtoSchema,
 } from '@bufbuild/protobuf/wkt';
-import {
-  Charge,
-  ChargeStatus,
-  ListChargesResponse,
-  PaymentServiceService,
-  Refund,
-  type PaymentServiceServer,
-} from '../gen/payments/v1/payments';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { findGrpcPython } from '../../test/clients/python-env';
+import { Charge, ChargeStatus, ListChargesResponse, type PaymentServiceServer, PaymentServiceService, Refund } from '../gen/payments/v1/payments';
 import { addReflection } from './reflection';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -92,9 +85,7 @@ describe('addReflection', () => {
     server.addService(PaymentServiceService, stubHandlers);
     addReflection(server, descriptorSet);
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
-        error === null ? resolve(boundPort) : reject(error),
-      );
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error === null ? resolve(boundPort) : reject(error)));
     });
     target = `127.0.0.1:${port}`;
   });
@@ -142,12 +133,14 @@ describe('addReflection', () => {
 
       // `describe` covers the services' files and their imports; google/rpc (served for error
       // details) is described on its own below.
-      expect(described).to.deep.equal(expectedDescription(imageFiles(descriptorSet).filter((f) => ['payments/v1/payments.proto', 'google/protobuf/timestamp.proto'].includes(f.proto.name ?? ''))));
+      expect(described).to.deep.equal(
+        expectedDescription(
+          imageFiles(descriptorSet).filter((f) => ['payments/v1/payments.proto', 'google/protobuf/timestamp.proto'].includes(f.proto.name ?? '')),
+        ),
+      );
       // The exact reference stock @grpc/reflection leaves unresolvable (no dependency, no dot).
       expect(described['message payments.v1.Charge']).to.include('  .google.protobuf.Timestamp create_time = 14');
-      expect(described['service payments.v1.PaymentService']).to.include(
-        '  rpc CreateCharge(.payments.v1.CreateChargeRequest) returns (.payments.v1.Charge)',
-      );
+      expect(described['service payments.v1.PaymentService']).to.include('  rpc CreateCharge(.payments.v1.CreateChargeRequest) returns (.payments.v1.Charge)');
     });
   }
 
@@ -283,9 +276,7 @@ function expectedDescription(files: readonly ImageFile[]): Record<string, string
   for (const { proto } of files) {
     const scope = proto.package === '' ? '' : `${proto.package}.`;
     for (const service of proto.service) {
-      result[`service ${scope}${service.name}`] = service.method.map(
-        (method) => `  rpc ${method.name}(${method.inputType}) returns (${method.outputType})`,
-      );
+      result[`service ${scope}${service.name}`] = service.method.map((method) => `  rpc ${method.name}(${method.inputType}) returns (${method.outputType})`);
     }
     for (const message of proto.messageType) addMessage(scope, message);
   }

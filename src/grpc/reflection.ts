@@ -12,17 +12,17 @@
  * keep just the library's reflection protos.
  */
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import {
-  FileDescriptorProtoSchema,
   type DescriptorProto,
   type EnumDescriptorProto,
   type FieldDescriptorProto,
   type FileDescriptorProto,
+  FileDescriptorProtoSchema,
 } from '@bufbuild/protobuf/wkt';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 
 /** Field number of `FileDescriptorSet.file`. */
 const FILE_DESCRIPTOR_SET_FILE = 1;
@@ -62,17 +62,12 @@ export interface ReflectionStats {
  * Throws at once if the set is malformed or lacks an imported file, so a bad image fails at
  * startup rather than on the first reflection request.
  */
-export function addReflection(
-  server: grpc.Server,
-  descriptorSet: Uint8Array,
-  maxRequestsPerStream = MAX_REFLECTION_REQUESTS_PER_STREAM,
-): ReflectionStats {
+export function addReflection(server: grpc.Server, descriptorSet: Uint8Array, maxRequestsPerStream = MAX_REFLECTION_REQUESTS_PER_STREAM): ReflectionStats {
   const index = new DescriptorIndex(descriptorSet);
   const stats: ReflectionStats = { requestsRead: 0, maxQueuedResponses: 0, pauses: 0, exhaustedStreams: 0 };
   for (const version of REFLECTION_VERSIONS) {
     server.addService(reflectionServiceDefinition(version), {
-      ServerReflectionInfo: (call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>) =>
-        serveStream(call, index, stats, maxRequestsPerStream),
+      ServerReflectionInfo: (call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>) => serveStream(call, index, stats, maxRequestsPerStream),
     });
   }
   return stats;
@@ -237,9 +232,7 @@ class DescriptorIndex {
       default:
         return errorAnswer(
           grpc.status.UNIMPLEMENTED,
-          request.message_request === undefined
-            ? 'empty reflection request'
-            : `unsupported reflection request ${request.message_request}`,
+          request.message_request === undefined ? 'empty reflection request' : `unsupported reflection request ${request.message_request}`,
         );
     }
   }
@@ -309,10 +302,7 @@ function dependencyClosure(file: ParsedFile, files: ReadonlyMap<string, ParsedFi
     for (const name of current.proto.dependency) {
       const dependency = files.get(name);
       if (dependency === undefined) {
-        throw new Error(
-          `descriptor set lacks ${name}, imported by ${current.proto.name}; ` +
-            'build it with its imports (buf build, or protoc --include_imports)',
-        );
+        throw new Error(`descriptor set lacks ${name}, imported by ${current.proto.name}; build it with its imports (buf build, or protoc --include_imports)`);
       }
       visit(dependency);
     }

@@ -16,7 +16,14 @@ const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
 const RETRY_INFO_TYPE = 'type.googleapis.com/google.rpc.RetryInfo';
 
 function any(writer: BinaryWriter, field: number, typeUrl: string, value: Uint8Array): void {
-  writer.uint32((field << 3) | 2).fork().uint32(10).string(typeUrl).uint32(18).bytes(value).join();
+  writer
+    .uint32((field << 3) | 2)
+    .fork()
+    .uint32(10)
+    .string(typeUrl)
+    .uint32(18)
+    .bytes(value)
+    .join();
 }
 
 export function encodeStatusDetails(d: StatusDetails): Buffer {
@@ -27,7 +34,13 @@ export function encodeStatusDetails(d: StatusDetails): Buffer {
     const e = new BinaryWriter();
     e.uint32(10).string(d.errorInfo.reason).uint32(18).string(d.errorInfo.domain);
     for (const k of Object.keys(d.errorInfo.metadata).sort()) {
-      e.uint32(26).fork().uint32(10).string(k).uint32(18).string(d.errorInfo.metadata[k] ?? '').join();
+      e.uint32(26)
+        .fork()
+        .uint32(10)
+        .string(k)
+        .uint32(18)
+        .string(d.errorInfo.metadata[k] ?? '')
+        .join();
     }
     any(w, 3, ERROR_INFO_TYPE, e.finish());
   }

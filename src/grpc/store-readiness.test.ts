@@ -43,7 +43,7 @@ describe('StoreReadiness', () => {
     mock.timers.reset();
   });
 
-  it('publishes the first probe\'s result before start() resolves', async () => {
+  it("publishes the first probe's result before start() resolves", async () => {
     const started = readiness.start();
     expect(published).to.deep.equal([]);
     probes.answer(false);

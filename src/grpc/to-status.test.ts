@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import { Writable } from 'node:stream';
+import { status as Code, Metadata, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { Metadata, status as Code, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import { sharedPool } from '../../test/support/database.js';
 import { createPool } from '../db/pool.js';
@@ -45,7 +45,9 @@ describe('toStatus', function () {
     const status = toStatus(await refusedConnectionError());
     expect(status.code).to.equal(Code.UNAVAILABLE);
     expect(status.known).to.equal(true);
-    expect(status.details).to.match(/temporarily unavailable; retry/).and.not.match(/ECONNREFUSED|127\.0\.0\.1/);
+    expect(status.details)
+      .to.match(/temporarily unavailable; retry/)
+      .and.not.match(/ECONNREFUSED|127\.0\.0\.1/);
     const details = detailsOf(status.metadata);
     expect(details?.errorInfo).to.deep.equal({ reason: STORE_UNAVAILABLE_REASON, domain: 'payments.v1', metadata: {} });
     expect(details?.retryInfo?.retryDelayMs).to.equal(1000);

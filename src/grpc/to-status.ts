@@ -1,4 +1,4 @@
-import { Metadata, status as Code, type StatusObject } from '@grpc/grpc-js';
+import { status as Code, Metadata, type StatusObject } from '@grpc/grpc-js';
 import { StoreFailure, storeFailureOf } from '../db/store-unavailable.js';
 import { ApiError, ERROR_DOMAIN } from './api-error.js';
 import { encodeStatusDetails } from './status-details.js';

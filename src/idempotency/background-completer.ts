@@ -3,10 +3,10 @@ import { toStatus } from '../grpc/to-status.js';
 import type { Logger } from '../logger.js';
 import { ClaimedRecord, type ClaimTerms } from './claimed-record.js';
 import { IdempotencyEvent, type IdempotencyObserver } from './idempotency-events.js';
-import { encodeTrailers } from './trailers.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import { PeriodicTask } from './periodic-task.js';
 import { noteHandlerFailure, type Settlement, settle } from './settle.js';
+import { encodeTrailers } from './trailers.js';
 
 /** A mutating method the completer can run again from its stored canonical request. */
 export interface ResumableMethod {

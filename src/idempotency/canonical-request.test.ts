@@ -1,12 +1,17 @@
 import { expect } from 'chai';
 import { CreateChargeRequest } from '../gen/payments/v1/payments.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
-import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from './fingerprint.js';
+import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from './fingerprint.js';
 
 const PATH = '/payments.v1.PaymentService/CreateCharge';
 const base: CreateChargeRequest = {
-  amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_1', description: 'd',
-  metadata: { a: '1', b: '2' }, captureMethod: 0,
+  amount: '1500',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_1',
+  description: 'd',
+  metadata: { a: '1', b: '2' },
+  captureMethod: 0,
 };
 
 /** A serializer that counts its calls, to show which comparisons re-encode. */
@@ -82,9 +87,14 @@ describe('CanonicalRequest', () => {
   });
 
   it('reports a request that cannot be canonicalized as a CanonicalizationError', () => {
-    const broken = new CanonicalRequest(PATH, base, () => {
-      throw new Error('boom');
-    }, undefined);
+    const broken = new CanonicalRequest(
+      PATH,
+      base,
+      () => {
+        throw new Error('boom');
+      },
+      undefined,
+    );
     expect(() => broken.fingerprint).to.throw(CanonicalizationError);
   });
 });

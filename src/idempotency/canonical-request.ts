@@ -1,4 +1,4 @@
-import { canonicalBytes, fingerprintOf, FINGERPRINT_VERSION } from './fingerprint.js';
+import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from './fingerprint.js';
 import type { IdempotencyRecord } from './record.js';
 
 /** Canonicalizing a decoded request failed: a bug or a schema problem, never the client's or the store's fault. */

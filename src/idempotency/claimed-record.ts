@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
 import type { Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
-import { KeyState, RecoveryPoint, type Fence, type IdempotencyRecord, type StoredResponse } from './record.js';
+import { type Fence, type IdempotencyRecord, KeyState, RecoveryPoint, type StoredResponse } from './record.js';
 
 /** Thrown when an attempt finds it no longer holds its lease: another attempt took the row over. */
 export class LeaseLostError extends Error {
@@ -112,7 +112,11 @@ export class ClaimedRecord {
    */
   completedWith(response: StoredResponse): IdempotencyRecord {
     return {
-      ...this.record, state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, lockedUntil: null, response,
+      ...this.record,
+      state: KeyState.Completed,
+      recoveryPoint: RecoveryPoint.Completed,
+      lockedUntil: null,
+      response,
       ...(this.completion ? { expiresAt: this.completion.expiresAt, dbNow: this.completion.dbNow } : {}),
     };
   }

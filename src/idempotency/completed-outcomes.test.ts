@@ -1,13 +1,6 @@
 import { expect } from 'chai';
-import {
-  CompletedOutcomes,
-  EXPIRY_MARGIN_MS,
-  MAX_ENTRY_AGE_MS,
-  MAX_KEPT_REQUEST_BYTES,
-  MAX_KEPT_RESPONSE_BYTES,
-  type Stamp,
-} from './completed-outcomes.js';
-import { KeyState, RecoveryPoint, type IdempotencyRecord } from './record.js';
+import { CompletedOutcomes, EXPIRY_MARGIN_MS, MAX_ENTRY_AGE_MS, MAX_KEPT_REQUEST_BYTES, MAX_KEPT_RESPONSE_BYTES, type Stamp } from './completed-outcomes.js';
+import { type IdempotencyRecord, KeyState, RecoveryPoint } from './record.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -17,11 +10,22 @@ function completed(key: string, expiresInMs: number, scope = 'm1'): IdempotencyR
   const dbNow = new Date('2026-01-02T00:00:00Z');
   const expiresAt = new Date(dbNow.getTime() + expiresInMs);
   return {
-    id: '1', scope, key, method: '/payments.v1.PaymentService/CreateCharge',
-    fingerprint: Buffer.alloc(32, 7), fingerprintVersion: 1, requestBody: Buffer.from('request'),
-    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, attentionReason: null, lockedUntil: null, leaseVersion: 1,
+    id: '1',
+    scope,
+    key,
+    method: '/payments.v1.PaymentService/CreateCharge',
+    fingerprint: Buffer.alloc(32, 7),
+    fingerprintVersion: 1,
+    requestBody: Buffer.from('request'),
+    state: KeyState.Completed,
+    recoveryPoint: RecoveryPoint.Completed,
+    attentionReason: null,
+    lockedUntil: null,
+    leaseVersion: 1,
     response: { code: 0, message: '', body: Buffer.from('response'), trailers: [] },
-    createdAt: new Date(expiresAt.getTime() - DAY), expiresAt, dbNow,
+    createdAt: new Date(expiresAt.getTime() - DAY),
+    expiresAt,
+    dbNow,
   };
 }
 

@@ -1,5 +1,5 @@
 import { scopedKey } from './idempotency-key.js';
-import { KeyState, type IdempotencyRecord } from './record.js';
+import { type IdempotencyRecord, KeyState } from './record.js';
 
 /** An entry takes about 2.6 KB with a 300-byte response, at most about 6.5 KB: 26 to 65 MB per process. */
 export const DEFAULT_REPLAY_CACHE_ENTRIES = 10_000;

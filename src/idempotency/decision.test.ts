@@ -1,16 +1,28 @@
 import { expect } from 'chai';
-import { decide, type ClaimRequest } from './decision.js';
-import { KeyState, RecoveryPoint, type IdempotencyRecord } from './record.js';
+import { type ClaimRequest, decide } from './decision.js';
+import { type IdempotencyRecord, KeyState, RecoveryPoint } from './record.js';
 
 const NOW = new Date('2026-01-01T12:00:00.000Z');
 const FP = Buffer.alloc(32, 1);
 
 function record(overrides: Partial<IdempotencyRecord> = {}): IdempotencyRecord {
   return {
-    id: '1', scope: 'mer_a', key: 'k', method: '/payments.v1.PaymentService/CreateCharge', fingerprint: FP, fingerprintVersion: 1, requestBody: null,
-    state: KeyState.Completed, recoveryPoint: RecoveryPoint.Completed, attentionReason: null, lockedUntil: null, leaseVersion: 1,
+    id: '1',
+    scope: 'mer_a',
+    key: 'k',
+    method: '/payments.v1.PaymentService/CreateCharge',
+    fingerprint: FP,
+    fingerprintVersion: 1,
+    requestBody: null,
+    state: KeyState.Completed,
+    recoveryPoint: RecoveryPoint.Completed,
+    attentionReason: null,
+    lockedUntil: null,
+    leaseVersion: 1,
     response: { code: 0, message: '', body: Buffer.from([1]), trailers: [] },
-    createdAt: new Date(NOW.getTime() - 1000), expiresAt: new Date(NOW.getTime() + 86_400_000), dbNow: NOW,
+    createdAt: new Date(NOW.getTime() - 1000),
+    expiresAt: new Date(NOW.getTime() + 86_400_000),
+    dbNow: NOW,
     ...overrides,
   };
 }

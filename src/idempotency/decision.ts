@@ -1,4 +1,4 @@
-import { KeyState, type IdempotencyRecord } from './record.js';
+import { type IdempotencyRecord, KeyState } from './record.js';
 
 export interface ClaimRequest {
   method: string;

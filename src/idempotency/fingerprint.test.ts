@@ -1,13 +1,18 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { CreateChargeRequest } from '../gen/payments/v1/payments.js';
-import { canonicalBytes, canonicalize, fingerprint, FINGERPRINT_VERSION } from './fingerprint.js';
+import { canonicalBytes, canonicalize, FINGERPRINT_VERSION, fingerprint } from './fingerprint.js';
 
 const PATH = '/payments.v1.PaymentService/CreateCharge';
 const serialize = (v: unknown): Uint8Array => CreateChargeRequest.encode(v as CreateChargeRequest).finish();
 const base: CreateChargeRequest = {
-  amount: '1500', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: 'cus_1', description: 'd',
-  metadata: { a: '1', b: '2' }, captureMethod: 0,
+  amount: '1500',
+  currency: 'usd',
+  paymentMethod: 'pm_card_visa',
+  customerId: 'cus_1',
+  description: 'd',
+  metadata: { a: '1', b: '2' },
+  captureMethod: 0,
 };
 
 describe('request fingerprint', () => {

@@ -1,5 +1,5 @@
-import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { scopedKey } from './idempotency-key.js';
 import type { IdempotencyOptions, Shared } from './interceptor-options.js';
 import { KeyedCall } from './keyed-call.js';

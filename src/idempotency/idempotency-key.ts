@@ -12,7 +12,9 @@ function invalid(message: string): ApiError {
 export function readIdempotencyKey(metadata: Metadata): string {
   const values = metadata.get(IDEMPOTENCY_KEY_HEADER);
   if (values.length === 0) {
-    throw invalid(`missing idempotency key (a value that is not printable ASCII, or that starts or ends with a space, is dropped in transit): send metadata "${IDEMPOTENCY_KEY_HEADER}" with a unique value per logical operation (e.g. a UUID)`);
+    throw invalid(
+      `missing idempotency key (a value that is not printable ASCII, or that starts or ends with a space, is dropped in transit): send metadata "${IDEMPOTENCY_KEY_HEADER}" with a unique value per logical operation (e.g. a UUID)`,
+    );
   }
   if (values.length > 1) throw invalid(`"${IDEMPOTENCY_KEY_HEADER}" was sent ${values.length} times; send it exactly once`);
   const value = values[0];

@@ -5,28 +5,28 @@
  * state (claim, answered, settled, pending headers) and are read in order.
  */
 import {
+  status as Code,
   Metadata,
   ServerInterceptingCall,
-  status as Code,
-  type StatusObject,
   type ServerInterceptingCallInterface,
   type ServerListener,
   type ServerMethodDefinition,
+  type StatusObject,
 } from '@grpc/grpc-js';
 import { isStoreUnavailable } from '../db/store-unavailable.js';
 import { ApiError } from '../grpc/api-error.js';
 import { toStatus } from '../grpc/to-status.js';
-import { attachClaim, ClaimedRecord } from './claimed-record.js';
-import { decide } from './decision.js';
 import { CanonicalizationError, CanonicalRequest } from './canonical-request.js';
+import { attachClaim, ClaimedRecord } from './claimed-record.js';
 import type { Stamp } from './completed-outcomes.js';
+import { decide } from './decision.js';
 import { IdempotencyEvent } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { Shared } from './interceptor-options.js';
 import { hasInvalidUtf8, RawResponse, rawRequestOf } from './raw-response.js';
+import { type IdempotencyRecord, RecoveryPoint, type StoredResponse } from './record.js';
 import { type Settlement, settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
-import { RecoveryPoint, type IdempotencyRecord, type StoredResponse } from './record.js';
 
 type PartialStatusObject = Pick<StatusObject, 'code' | 'details'> & { metadata?: Metadata | null };
 
@@ -181,7 +181,9 @@ export class KeyedCall {
 
   private validate(message: unknown): void {
     if (hasInvalidUtf8(message)) {
-      throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', { reason: 'FIELD_INVALID' });
+      throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', {
+        reason: 'FIELD_INVALID',
+      });
     }
     this.shared.options.validate?.(this.method.path, message);
   }
@@ -354,7 +356,8 @@ export class KeyedCall {
     try {
       result = await settle(store, leader, response);
     } catch (err) {
-      if (leader.attentionReason !== undefined) this.shared.log.error({ id: leader.id, method: this.method.path }, 'could not park an idempotency record for an operator; it stays in progress');
+      if (leader.attentionReason !== undefined)
+        this.shared.log.error({ id: leader.id, method: this.method.path }, 'could not park an idempotency record for an operator; it stays in progress');
       // The outcome could not be stored. The row stays in progress (a retry
       // after the lease resumes it), so the client must not see success.
       return toStatus(this.unavailable(err));
@@ -368,7 +371,10 @@ export class KeyedCall {
     if (result === 'parked') {
       observe(IdempotencyEvent.NeedsAttention);
       // Logged once, here: the row id and a reason code, never the request or SQL text.
-      this.shared.log.error({ id: leader.id, method: this.method.path, reason: leader.attentionReason }, 'idempotency record parked for an operator (needs_attention)');
+      this.shared.log.error(
+        { id: leader.id, method: this.method.path, reason: leader.attentionReason },
+        'idempotency record parked for an operator (needs_attention)',
+      );
       return toStatus(needsAttention());
     }
     if (result !== 'fenced') return undefined;

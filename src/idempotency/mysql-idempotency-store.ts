@@ -1,19 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
+import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import type { Pool } from '../db/pool.js';
 import { execute, query, queryOn } from '../db/query.js';
-import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
-import {
-  KeyState,
-  parseKeyState,
-  parseRecoveryPoint,
-  type RecoveryPoint,
-  type Fence,
-  type IdempotencyRecord,
-  type StoredResponse,
-} from './record.js';
+import { type Fence, type IdempotencyRecord, KeyState, parseKeyState, parseRecoveryPoint, type RecoveryPoint, type StoredResponse } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
 /** `attention_reason` is VARCHAR(64). */
@@ -100,7 +92,6 @@ function toRecord(row: Row): IdempotencyRecord {
     dbNow: row.db_now,
   };
 }
-
 
 const READ_BY_KEY = `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
 
@@ -190,8 +181,17 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     const { sql, returning } = await this.claimStatement();
     const token = randomBytes(CLAIM_TOKEN_BYTES);
     const values = [
-      input.scope, input.key, input.method, input.payload.fingerprint, input.payload.fingerprintVersion, input.payload.requestBody,
-      input.recoveryPoint, input.leaseSeconds, token, input.ttlSeconds, ...(returning ? [] : [input.scope, input.key]),
+      input.scope,
+      input.key,
+      input.method,
+      input.payload.fingerprint,
+      input.payload.fingerprintVersion,
+      input.payload.requestBody,
+      input.recoveryPoint,
+      input.leaseSeconds,
+      token,
+      input.ttlSeconds,
+      ...(returning ? [] : [input.scope, input.key]),
     ];
     // A deadlock victim claims again (retryingDeadlocks); a key released between our failed
     // INSERT and the read is claimed again here, a bounded number of times.
@@ -221,12 +221,14 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   async takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
     // Conditional on the version we saw and on the lease having expired by the
     // database clock: of several instances racing to take over, exactly one matches.
-    const [results] = await retryingDeadlocks(() => this.pool.query(
-      `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND
+    const [results] = await retryingDeadlocks(() =>
+      this.pool.query(
+        `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND
         WHERE id = ? AND lease_version = ? AND state = 'in_progress' AND (locked_until IS NULL OR locked_until <= NOW(6));
        SELECT ${COLUMNS} FROM idempotency_keys WHERE id = ?`,
-      [leaseSeconds, record.id, record.leaseVersion, record.id],
-    ));
+        [leaseSeconds, record.id, record.leaseVersion, record.id],
+      ),
+    );
     const [update, rows] = results as [ResultSetHeader, Row[]];
     const row = rows[0];
     if (update.affectedRows !== 1 || !row) return undefined;
@@ -294,7 +296,9 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // guarded write of this transaction (cheaper than re-reading the row).
     const statements = writes.map((w) => w(`${FENCE_HELD} = 1`, []));
     const tail = readBack ? [readBack] : [];
-    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), ...tail.map((s) => s.sql), 'COMMIT'].join(';\n');
+    const sql = ['START TRANSACTION', update.sql, `SET ${FENCE_HELD} = ROW_COUNT()`, ...statements.map((s) => s.sql), ...tail.map((s) => s.sql), 'COMMIT'].join(
+      ';\n',
+    );
     const values = [...update.values, ...statements.flatMap((s) => s.values), ...tail.flatMap((s) => s.values)];
     // A deadlock victim was rolled back whole; the fence still decides when it runs again (if
     // another attempt took the row over meanwhile, nothing is written).
@@ -325,27 +329,33 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
   }
 
   async release(fence: Fence): Promise<boolean> {
-    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
-      "DELETE FROM idempotency_keys WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
-      [fence.id, fence.leaseVersion],
-    ));
+    const [result] = await retryingDeadlocks(() =>
+      this.pool.query<ResultSetHeader>("DELETE FROM idempotency_keys WHERE id = ? AND lease_version = ? AND state = 'in_progress'", [
+        fence.id,
+        fence.leaseVersion,
+      ]),
+    );
     return result.affectedRows === 1;
   }
 
   async park(fence: Fence, reason: string): Promise<boolean> {
-    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
-      `UPDATE idempotency_keys SET state = 'needs_attention', attention_reason = ?, locked_until = NULL
+    const [result] = await retryingDeadlocks(() =>
+      this.pool.query<ResultSetHeader>(
+        `UPDATE idempotency_keys SET state = 'needs_attention', attention_reason = ?, locked_until = NULL
         WHERE id = ? AND lease_version = ? AND state = 'in_progress'`,
-      [reason.slice(0, MAX_ATTENTION_REASON_LENGTH), fence.id, fence.leaseVersion],
-    ));
+        [reason.slice(0, MAX_ATTENTION_REASON_LENGTH), fence.id, fence.leaseVersion],
+      ),
+    );
     return result.affectedRows === 1;
   }
 
   async abandon(fence: Fence): Promise<boolean> {
-    const [result] = await retryingDeadlocks(() => this.pool.query<ResultSetHeader>(
-      "UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'",
-      [fence.id, fence.leaseVersion],
-    ));
+    const [result] = await retryingDeadlocks(() =>
+      this.pool.query<ResultSetHeader>("UPDATE idempotency_keys SET locked_until = NOW(6) WHERE id = ? AND lease_version = ? AND state = 'in_progress'", [
+        fence.id,
+        fence.leaseVersion,
+      ]),
+    );
     return result.affectedRows === 1;
   }
 

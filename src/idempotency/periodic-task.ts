@@ -20,10 +20,13 @@ export class PeriodicTask {
 
   start(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.pass().catch((err: unknown) => this.log.warn({ err }, `${this.name} pass failed`));
-      void this.running.finally(() => this.start());
-    }, this.intervalMs * (0.5 + Math.random()));
+    this.timer = setTimeout(
+      () => {
+        this.running = this.pass().catch((err: unknown) => this.log.warn({ err }, `${this.name} pass failed`));
+        void this.running.finally(() => this.start());
+      },
+      this.intervalMs * (0.5 + Math.random()),
+    );
     this.timer.unref();
   }
 

@@ -6,7 +6,17 @@ describe('withRawMessages', () => {
   const wrapped = withRawMessages(PaymentServiceService);
 
   it('lets a decoded request give back the exact bytes it came from', () => {
-    const bytes = Buffer.from(CreateChargeRequest.encode({ amount: '7', currency: 'usd', paymentMethod: 'pm', customerId: '', description: '', metadata: {}, captureMethod: 0 }).finish());
+    const bytes = Buffer.from(
+      CreateChargeRequest.encode({
+        amount: '7',
+        currency: 'usd',
+        paymentMethod: 'pm',
+        customerId: '',
+        description: '',
+        metadata: {},
+        captureMethod: 0,
+      }).finish(),
+    );
     const message = wrapped.createCharge.requestDeserialize(bytes);
     expect(message.amount).to.equal('7');
     expect(rawRequestOf(message)).to.equal(bytes);

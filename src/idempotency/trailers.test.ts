@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { Metadata } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 
 describe('stored trailers', () => {

@@ -18,4 +18,3 @@ export function decodeTrailers(pairs: Array<[string, string]>): Metadata {
   }
   return metadata;
 }
-

@@ -118,10 +118,10 @@ export class MerchantStore {
   /** Revokes the merchant's key with this prefix; revoking a revoked key changes nothing. */
   async revokeKey(merchantId: string, prefix: string): Promise<RevokeResult> {
     return inTransaction(this.pool, async (conn) => {
-      const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT key_hash, revoked_at FROM api_keys WHERE merchant_id = ? AND key_prefix = ? FOR UPDATE',
-        [merchantId, prefix],
-      );
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT key_hash, revoked_at FROM api_keys WHERE merchant_id = ? AND key_prefix = ? FOR UPDATE', [
+        merchantId,
+        prefix,
+      ]);
       const [row, ...others] = rows;
       if (row === undefined) return { kind: 'not_found' };
       if (others.length > 0) return { kind: 'ambiguous' };

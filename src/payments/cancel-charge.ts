@@ -1,5 +1,5 @@
-import { ApiError } from '../grpc/api-error.js';
 import type { CancelChargeRequest, Charge } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
 import { NeedsAttentionError } from '../idempotency/needs-attention-error.js';
 import { RecoveryPoint } from '../idempotency/record.js';
 import { chargeToProto } from './charge-mapper.js';
@@ -7,7 +7,7 @@ import type { ChargeRecord } from './charge-repository.js';
 import { ChargeState } from './charge-status.js';
 import { requireSettled, snapshotAfter } from './charge-transition.js';
 import { merchantCharge } from './merchant-charge.js';
-import { recordNow, type PaymentClaim } from './payment-claim.js';
+import { type PaymentClaim, recordNow } from './payment-claim.js';
 import type { PaymentDeps } from './payment-deps.js';
 import { callProvider, lookUpEarlierAttempt } from './provider-call.js';
 import { providerRefusal } from './provider-refusal.js';
@@ -19,7 +19,9 @@ export async function cancelCharge(deps: PaymentDeps, merchantId: string, req: C
   const charge = await merchantCharge(repo, merchantId, req.chargeId);
   requireSettled(charge, 'canceled');
   if (charge.status !== ChargeState.RequiresCapture) {
-    throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only an uncaptured (requires_capture) charge can be canceled`, { reason: 'CHARGE_NOT_CANCELABLE' });
+    throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only an uncaptured (requires_capture) charge can be canceled`, {
+      reason: 'CHARGE_NOT_CANCELABLE',
+    });
   }
   const key = claim.downstreamKey('cancel_charge');
   let canceled = false;

@@ -1,5 +1,5 @@
-import { ApiError } from '../grpc/api-error.js';
 import type { CaptureChargeRequest, Charge } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
 import { NeedsAttentionError } from '../idempotency/needs-attention-error.js';
 import { RecoveryPoint } from '../idempotency/record.js';
 import type { PaymentIntent } from '../provider/provider-types.js';
@@ -8,7 +8,7 @@ import type { ChargeRecord } from './charge-repository.js';
 import { ChargeState } from './charge-status.js';
 import { requireSettled, snapshotAfter } from './charge-transition.js';
 import { merchantCharge } from './merchant-charge.js';
-import { recordNow, type PaymentClaim } from './payment-claim.js';
+import { type PaymentClaim, recordNow } from './payment-claim.js';
 import type { PaymentDeps } from './payment-deps.js';
 import { callProvider, lookUpEarlierAttempt } from './provider-call.js';
 import { providerRefusal } from './provider-refusal.js';
@@ -22,17 +22,23 @@ export async function captureCharge(deps: PaymentDeps, merchantId: string, req: 
   const charge = await merchantCharge(repo, merchantId, req.chargeId);
   requireSettled(charge, 'captured');
   if (charge.status !== ChargeState.RequiresCapture) {
-    throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only a requires_capture charge can be captured`, { reason: 'CHARGE_NOT_CAPTURABLE' });
+    throw ApiError.failedPrecondition(`charge_id: charge is ${charge.status}; only a requires_capture charge can be captured`, {
+      reason: 'CHARGE_NOT_CAPTURABLE',
+    });
   }
   const amount = req.amount === undefined ? charge.amount : parseAmount('amount', req.amount);
   if (amount > charge.amount) {
-    throw ApiError.invalidArgument(`amount: ${amount} exceeds the authorized amount ${charge.amount}`, { reason: 'FIELD_INVALID', metadata: { field: 'amount' } });
+    throw ApiError.invalidArgument(`amount: ${amount} exceeds the authorized amount ${charge.amount}`, {
+      reason: 'FIELD_INVALID',
+      metadata: { field: 'amount' },
+    });
   }
   const key = claim.downstreamKey('capture_charge');
   let intent: PaymentIntent | undefined;
   if (claim.pastDownstreamWindow) {
     const current = await lookUpEarlierAttempt(claim, () => provider.retrievePaymentIntent(charge.providerReference));
-    if (current.status === 'succeeded') intent = current; // captured by the earlier attempt
+    if (current.status === 'succeeded')
+      intent = current; // captured by the earlier attempt
     else if (current.status !== 'requires_capture') {
       throw new NeedsAttentionError('provider_state_unexpected', `a payment to capture is ${current.status} at the provider`);
     }

@@ -1,11 +1,4 @@
-import {
-  CaptureMethod,
-  ChargeStatus,
-  RefundReason,
-  RefundStatus,
-  type Charge,
-  type Refund,
-} from '../gen/payments/v1/payments.js';
+import { CaptureMethod, type Charge, ChargeStatus, type Refund, RefundReason, RefundStatus } from '../gen/payments/v1/payments.js';
 import type { ChargeRecord, RefundRecord, RefundState } from './charge-repository.js';
 import { ChargeState } from './charge-status.js';
 

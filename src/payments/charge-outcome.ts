@@ -34,7 +34,10 @@ export interface ChargeOutcome {
 export function chargeOutcome(intent: PaymentIntent, failure?: ChargeFailure): ChargeOutcome {
   const lastError = intent.last_payment_error;
   const declined =
-    failure ?? (intent.status === 'requires_payment_method' && lastError ? { code: lastError.code, declineCode: lastError.decline_code, message: lastError.message } : undefined);
+    failure ??
+    (intent.status === 'requires_payment_method' && lastError
+      ? { code: lastError.code, declineCode: lastError.decline_code, message: lastError.message }
+      : undefined);
   const base = { providerReference: truncateCodePoints(intent.id, PROVIDER_TEXT_COLUMNS.providerReference) };
   if (declined || intent.status === 'requires_payment_method') {
     return {

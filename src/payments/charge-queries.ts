@@ -1,5 +1,5 @@
-import { ApiError } from '../grpc/api-error.js';
 import type { Charge, GetChargeRequest, ListChargesRequest, ListChargesResponse } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
 import { chargeToProto } from './charge-mapper.js';
 import type { ChargeRepository } from './charge-repository.js';
 import { merchantCharge } from './merchant-charge.js';

@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool.js';
 import { execute, query } from '../db/query.js';
 import { inTransaction } from '../db/transaction.js';
 import type { SqlStatement } from '../idempotency/idempotency-store.js';
-import { parseChargeState, type ChargeState } from './charge-status.js';
+import { type ChargeState, parseChargeState } from './charge-status.js';
 
 /** A charge as stored. Amounts are minor units (validated to be safe integers). */
 export interface ChargeRecord {
@@ -144,9 +144,26 @@ export class ChargeRepository {
               failure_message, provider_reference, created_at, updated_at)
             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${guard.sql}`,
       values: [
-        c.id, c.merchantId, idempotencyKeyId, c.status, c.amount, c.amountCaptured, c.amountRefunded, c.currency,
-        c.customerId, c.description, JSON.stringify(c.metadata), c.captureMethod, c.paymentMethod, c.failureCode,
-        c.declineCode, c.failureMessage, c.providerReference, c.createdAt, c.updatedAt, ...guard.values,
+        c.id,
+        c.merchantId,
+        idempotencyKeyId,
+        c.status,
+        c.amount,
+        c.amountCaptured,
+        c.amountRefunded,
+        c.currency,
+        c.customerId,
+        c.description,
+        JSON.stringify(c.metadata),
+        c.captureMethod,
+        c.paymentMethod,
+        c.failureCode,
+        c.declineCode,
+        c.failureMessage,
+        c.providerReference,
+        c.createdAt,
+        c.updatedAt,
+        ...guard.values,
       ],
     };
   }
@@ -200,10 +217,7 @@ export class ChargeRepository {
       sql: `INSERT INTO refunds (id, merchant_id, charge_id, idempotency_key_id, amount, currency, status, reason,
               provider_reference, created_at)
             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${onlyIfApplied ? `${REFUND_APPLIED} = 1 AND ` : ''}${guard.sql}`,
-      values: [
-        r.id, r.merchantId, r.chargeId, idempotencyKeyId, r.amount, r.currency, r.status, r.reason,
-        r.providerReference, r.createdAt, ...guard.values,
-      ],
+      values: [r.id, r.merchantId, r.chargeId, idempotencyKeyId, r.amount, r.currency, r.status, r.reason, r.providerReference, r.createdAt, ...guard.values],
     };
   }
 
@@ -263,11 +277,10 @@ export class ChargeRepository {
       where.push('seq < ?');
       values.push(opts.beforeSeq);
     }
-    const rows = await query<ChargeRow[]>(
-      this.pool,
-      `SELECT ${CHARGE_COLUMNS} FROM charges WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
-      [...values, opts.limit + 1],
-    );
+    const rows = await query<ChargeRow[]>(this.pool, `SELECT ${CHARGE_COLUMNS} FROM charges WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`, [
+      ...values,
+      opts.limit + 1,
+    ]);
     const more = rows.length > opts.limit;
     const page = rows.slice(0, opts.limit);
     return { charges: page.map(toCharge), lastSeq: page.at(-1)?.seq?.toString(), more };

@@ -1,12 +1,12 @@
-import { ApiError } from '../grpc/api-error.js';
 import { CaptureMethod, type Charge, type CreateChargeRequest } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
 import { NeedsAttentionError } from '../idempotency/needs-attention-error.js';
 import { ProviderCardError } from '../provider/provider-error.js';
 import { chargeToProto } from './charge-mapper.js';
-import { chargeOutcome, type ChargeOutcome } from './charge-outcome.js';
+import { type ChargeOutcome, chargeOutcome } from './charge-outcome.js';
 import type { ChargeRecord } from './charge-repository.js';
 import { newId } from './new-id.js';
-import { recordOnCompletion, type PaymentClaim } from './payment-claim.js';
+import { type PaymentClaim, recordOnCompletion } from './payment-claim.js';
 import type { PaymentDeps } from './payment-deps.js';
 import { callProvider, lookUpEarlierAttempt } from './provider-call.js';
 import { checkMerchantMetadata, IDEMPOTENCY_REFERENCE_KEY } from './provider-reference.js';

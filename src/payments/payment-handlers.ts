@@ -1,10 +1,10 @@
 import type { Metadata } from '@grpc/grpc-js';
+import type { PaymentServiceServer } from '../gen/payments/v1/payments.js';
 import { ApiError } from '../grpc/api-error.js';
 import { merchantOf } from '../grpc/auth-interceptor.js';
 import { unary } from '../grpc/unary-handler.js';
 import { claimOf } from '../idempotency/claimed-record.js';
 import { noteHandlerFailure } from '../idempotency/settle.js';
-import type { PaymentServiceServer } from '../gen/payments/v1/payments.js';
 import type { Logger } from '../logger.js';
 import type { PaymentClaim } from './payment-claim.js';
 import type { PaymentService } from './payment-service.js';

@@ -15,7 +15,7 @@ export async function callProvider<T>(claim: PaymentClaim, call: () => Promise<T
     if (err instanceof ProviderUnavailableError && !err.requestSent) claim.sideEffectNotPerformed();
     if (err instanceof ProviderAuthenticationError) {
       claim.sideEffectNotPerformed();
-      throw ApiError.unavailable('the payment provider rejected this service\'s credentials; nothing was charged', {
+      throw ApiError.unavailable("the payment provider rejected this service's credentials; nothing was charged", {
         reason: 'PROVIDER_UNAVAILABLE',
         cause: err,
       });

@@ -41,7 +41,8 @@ export class ProviderLookup {
       matches.push(...list.data.filter((r) => r.metadata[IDEMPOTENCY_REFERENCE_KEY] === reference));
       const last = list.data.at(-1);
       if (!list.has_more || last === undefined) {
-        if (matches.length > 1) throw new NeedsAttentionError('provider_lookup_ambiguous', `${matches.length} refunds at the provider carry one idempotency reference`);
+        if (matches.length > 1)
+          throw new NeedsAttentionError('provider_lookup_ambiguous', `${matches.length} refunds at the provider carry one idempotency reference`);
         return matches[0];
       }
       startingAfter = last.id;

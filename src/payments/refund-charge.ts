@@ -1,5 +1,5 @@
-import { ApiError } from '../grpc/api-error.js';
 import type { Refund, RefundChargeRequest } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
 import { NeedsAttentionError } from '../idempotency/needs-attention-error.js';
 import { RecoveryPoint } from '../idempotency/record.js';
 import type { ProviderRefund, RefundStatus as ProviderRefundStatus } from '../provider/provider-types.js';
@@ -9,7 +9,7 @@ import { REFUNDABLE_STATES } from './charge-status.js';
 import { affectedRows, requireSettled } from './charge-transition.js';
 import { merchantCharge } from './merchant-charge.js';
 import { newId } from './new-id.js';
-import { recordNow, type PaymentClaim } from './payment-claim.js';
+import { type PaymentClaim, recordNow } from './payment-claim.js';
 import type { PaymentDeps } from './payment-deps.js';
 import { callProvider, lookUpEarlierAttempt } from './provider-call.js';
 import { IDEMPOTENCY_REFERENCE_KEY } from './provider-reference.js';
@@ -50,10 +50,13 @@ export async function refundCharge(deps: PaymentDeps, merchantId: string, req: R
   const refundable = charge.amountCaptured - charge.amountRefunded;
   const amount = req.amount === undefined ? refundable : parseAmount('amount', req.amount);
   if (amount > refundable) {
-    throw ApiError.failedPrecondition(`amount: ${amount} exceeds the refundable amount ${refundable} (captured ${charge.amountCaptured}, refunded ${charge.amountRefunded})`, {
-      reason: 'REFUND_EXCEEDS_CAPTURED',
-      metadata: { field: 'amount' },
-    });
+    throw ApiError.failedPrecondition(
+      `amount: ${amount} exceeds the refundable amount ${refundable} (captured ${charge.amountCaptured}, refunded ${charge.amountRefunded})`,
+      {
+        reason: 'REFUND_EXCEEDS_CAPTURED',
+        metadata: { field: 'amount' },
+      },
+    );
   }
   const key = claim.downstreamKey('refund_charge');
   let providerRefund: ProviderRefund | undefined;

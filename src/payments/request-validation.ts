@@ -1,25 +1,25 @@
-import { ApiError } from '../grpc/api-error.js';
 import {
-  CaptureMethod,
-  PaymentServiceService,
-  RefundReason,
   type CancelChargeRequest,
   type CaptureChargeRequest,
+  CaptureMethod,
   type CreateChargeRequest,
+  PaymentServiceService,
   type RefundChargeRequest,
+  RefundReason,
 } from '../gen/payments/v1/payments.js';
+import { ApiError } from '../grpc/api-error.js';
+import { checkMerchantMetadata } from './provider-reference.js';
 import {
   CUSTOMER_ID_LIMIT,
   DESCRIPTION_LIMIT,
   optionalText,
+  PAYMENT_METHOD_LIMIT,
   parseAmount,
   parseCurrency,
-  PAYMENT_METHOD_LIMIT,
   requireChargeId,
   requireText,
   validateMetadata,
 } from './validation.js';
-import { checkMerchantMetadata } from './provider-reference.js';
 
 /** A value the proto defines (ts-proto's UNRECOGNIZED, -1, is not one: it stands for any unknown number). */
 function enumValue(name: string, value: number, known: object): void {

@@ -10,10 +10,7 @@ interface MethodDefinition<Req, Res> {
 }
 
 /** Adapts one generated method definition and its use case to the completer's shape. */
-function resumable<Req, Res>(
-  def: MethodDefinition<Req, Res>,
-  run: (scope: string, request: Req, claim: ClaimedRecord) => Promise<Res>,
-): ResumableMethod {
+function resumable<Req, Res>(def: MethodDefinition<Req, Res>, run: (scope: string, request: Req, claim: ClaimedRecord) => Promise<Res>): ResumableMethod {
   return {
     path: def.path,
     resume: (scope, bytes, claim) => run(scope, def.requestDeserialize(bytes), claim),

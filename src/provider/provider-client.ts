@@ -4,26 +4,13 @@ import type { Socket } from 'node:net';
 import {
   ProviderAuthenticationError,
   ProviderCardError,
+  type ProviderError,
   ProviderInvalidRequestError,
   ProviderUnavailableError,
-  type ProviderError,
   type UnavailableReason,
 } from './provider-error.js';
-import {
-  parsePaymentIntent,
-  parsePaymentIntentSearchResult,
-  parseProviderErrorBody,
-  parseProviderRefund,
-  parseRefundList,
-} from './provider-response.js';
-import type {
-  CreatePaymentIntentParams,
-  CreateRefundParams,
-  PaymentIntent,
-  PaymentIntentSearchResult,
-  ProviderRefund,
-  RefundList,
-} from './provider-types.js';
+import { parsePaymentIntent, parsePaymentIntentSearchResult, parseProviderErrorBody, parseProviderRefund, parseRefundList } from './provider-response.js';
+import type { CreatePaymentIntentParams, CreateRefundParams, PaymentIntent, PaymentIntentSearchResult, ProviderRefund, RefundList } from './provider-types.js';
 
 /**
  * Whole-call deadline (connect + send + answer). Stripe documents that its API can take several

@@ -138,10 +138,7 @@ export class ProviderUnavailableError extends ProviderError {
   /** Set when the provider answered with an HTTP status. */
   readonly httpStatus: number | undefined;
 
-  constructor(
-    init: { message: string; requestSent: boolean; reason: UnavailableReason; httpStatus?: number | undefined },
-    options?: { cause?: unknown },
-  ) {
+  constructor(init: { message: string; requestSent: boolean; reason: UnavailableReason; httpStatus?: number | undefined }, options?: { cause?: unknown }) {
     super(init.message, options);
     this.requestSent = init.requestSent;
     this.reason = init.reason;

@@ -1,11 +1,11 @@
 import {
   CAPTURE_METHODS,
   PAYMENT_INTENT_STATUSES,
-  REFUND_STATUSES,
   type PaymentIntent,
   type PaymentIntentError,
   type PaymentIntentSearchResult,
   type ProviderRefund,
+  REFUND_STATUSES,
   type RefundList,
 } from './provider-types.js';
 

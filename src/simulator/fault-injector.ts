@@ -34,13 +34,7 @@ export interface FaultCommon {
 }
 
 export type SimulatorFault = FaultCommon &
-  (
-    | { kind: 'latency'; ms: number }
-    | { kind: 'hold' }
-    | { kind: 'http500' }
-    | { kind: 'chargeThenDrop' }
-    | { kind: 'hang' }
-  );
+  ({ kind: 'latency'; ms: number } | { kind: 'hold' } | { kind: 'http500' } | { kind: 'chargeThenDrop' } | { kind: 'hang' });
 
 export type DelayFault = Extract<SimulatorFault, { kind: 'latency' | 'hold' }>;
 export type OutcomeFaultKind = 'http500' | 'chargeThenDrop' | 'hang';
@@ -141,8 +135,7 @@ export function parseSimulatorFault(value: unknown): SimulatorFault {
   }
   const times = v['times'];
   if (times !== undefined) {
-    const valid =
-      times === 'unlimited' || times === Number.POSITIVE_INFINITY || (typeof times === 'number' && Number.isSafeInteger(times) && times >= 1);
+    const valid = times === 'unlimited' || times === Number.POSITIVE_INFINITY || (typeof times === 'number' && Number.isSafeInteger(times) && times >= 1);
     if (!valid) throw new TypeError('times must be a positive integer or "unlimited"');
     common.times = times === Number.POSITIVE_INFINITY ? 'unlimited' : (times as number | 'unlimited');
   }

@@ -1,6 +1,6 @@
 import type { PaymentIntent } from '../provider/provider-types.js';
-import { parseSimulatorFault, type FaultInjector } from './fault-injector.js';
-import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
+import { type FaultInjector, parseSimulatorFault } from './fault-injector.js';
+import { jsonResponse, type SimulatorResponse, stripeError } from './simulator-response.js';
 import type { SimulatorStats } from './simulator-stats.js';
 
 /** What the control endpoints act on: the simulator's own inspection and fault methods. */
@@ -17,13 +17,7 @@ export interface SimulatorControls {
  * The simulator's control endpoints under `/_sim/` (stats, faults, held requests, reset), which
  * tests, benchmarks and the chaos run call over HTTP. They are not part of Stripe's API.
  */
-export function answerControlRequest(
-  sim: SimulatorControls,
-  method: string,
-  path: string,
-  query: URLSearchParams,
-  body: Buffer,
-): SimulatorResponse {
+export function answerControlRequest(sim: SimulatorControls, method: string, path: string, query: URLSearchParams, body: Buffer): SimulatorResponse {
   const route = `${method} ${path}`;
   switch (route) {
     case 'GET /_sim/stats': {

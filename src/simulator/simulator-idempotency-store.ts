@@ -1,4 +1,4 @@
-import { stripeError, type SimulatorResponse } from './simulator-response.js';
+import { type SimulatorResponse, stripeError } from './simulator-response.js';
 
 /** What a request carrying an Idempotency-Key gets from the store. */
 export type IdempotencyClaim =
@@ -8,9 +8,7 @@ export type IdempotencyClaim =
   | { kind: 'other_endpoint'; firstEndpoint: string }
   | { kind: 'other_params' };
 
-type Entry =
-  | { state: 'in_progress'; endpoint: string; params: string }
-  | { state: 'completed'; endpoint: string; params: string; response: SimulatorResponse };
+type Entry = { state: 'in_progress'; endpoint: string; params: string } | { state: 'completed'; endpoint: string; params: string; response: SimulatorResponse };
 
 /**
  * Provider-side idempotency as Stripe does it: the first request with a key runs and its answer

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PaymentIntent, ProviderRefund } from '../provider/provider-types.js';
 import { assertKnownParams, listLimit, metadataOf, optionalInteger, parseMetadataQuery, required, ValidationFailure } from './simulator-params.js';
-import { jsonResponse, stripeError, type SimulatorResponse } from './simulator-response.js';
+import { jsonResponse, type SimulatorResponse, stripeError } from './simulator-response.js';
 import { TEST_PAYMENT_METHODS } from './test-payment-methods.js';
 
 /**
@@ -57,11 +57,7 @@ export class SimulatorLedger {
   /** `POST /v1/payment_intents` (confirm=true only). */
   createPaymentIntent(params: URLSearchParams, idempotencyKey: string | undefined): LedgerResult {
     return validated(() => {
-      assertKnownParams(
-        params,
-        ['amount', 'currency', 'payment_method', 'confirm', 'capture_method', 'customer', 'description'],
-        true,
-      );
+      assertKnownParams(params, ['amount', 'currency', 'payment_method', 'confirm', 'capture_method', 'customer', 'description'], true);
       const amount = optionalInteger(params, 'amount');
       if (amount === undefined) throw new ValidationFailure('amount', 'parameter_missing', 'Missing required param: amount.');
       const currency = required(params, 'currency');
@@ -103,14 +99,15 @@ export class SimulatorLedger {
         customer: params.get('customer'),
         description: params.get('description'),
         metadata,
-        last_payment_error: behaviour.result === 'decline'
-          ? {
-              type: 'card_error',
-              code: behaviour.decline.code,
-              decline_code: behaviour.decline.declineCode,
-              message: behaviour.decline.message,
-            }
-          : null,
+        last_payment_error:
+          behaviour.result === 'decline'
+            ? {
+                type: 'card_error',
+                code: behaviour.decline.code,
+                decline_code: behaviour.decline.declineCode,
+                message: behaviour.decline.message,
+              }
+            : null,
         created: nowSeconds(),
       };
       this.intents.set(intent.id, intent);
@@ -188,11 +185,7 @@ export class SimulatorLedger {
       const intent = this.intents.get(intentId);
       if (intent === undefined) return notFound('payment_intent', intentId, 'payment_intent', 400);
       if (intent.status !== 'succeeded') {
-        return invalid(
-          'payment_intent_unexpected_state',
-          `This PaymentIntent (${intent.id}) does not have a successful charge to refund.`,
-          'payment_intent',
-        );
+        return invalid('payment_intent_unexpected_state', `This PaymentIntent (${intent.id}) does not have a successful charge to refund.`, 'payment_intent');
       }
       const refunded = this.refundedByIntent.get(intent.id) ?? 0;
       const remaining = intent.amount_received - refunded;
@@ -201,11 +194,7 @@ export class SimulatorLedger {
       }
       const amount = requested ?? remaining;
       if (amount > remaining) {
-        return invalid(
-          'amount_too_large',
-          `Refund amount (${amount}) is greater than unrefunded amount on the PaymentIntent (${remaining}).`,
-          'amount',
-        );
+        return invalid('amount_too_large', `Refund amount (${amount}) is greater than unrefunded amount on the PaymentIntent (${remaining}).`, 'amount');
       }
       const behaviour = intent.payment_method === null ? undefined : TEST_PAYMENT_METHODS.get(intent.payment_method);
       const status = behaviour?.result === 'succeed' ? behaviour.refund : 'succeeded';

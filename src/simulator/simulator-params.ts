@@ -52,7 +52,11 @@ export function metadataOf(params: URLSearchParams): Record<string, string> {
     const match = /^metadata\[([^\]]+)\]$/.exec(name);
     if (match?.[1] === undefined) continue;
     if ([...match[1]].length > MAX_METADATA_KEY_LENGTH || [...value].length > MAX_METADATA_VALUE_LENGTH) {
-      throw new ValidationFailure(name, 'parameter_invalid_string', `Metadata keys can be up to ${MAX_METADATA_KEY_LENGTH} characters and values up to ${MAX_METADATA_VALUE_LENGTH}.`);
+      throw new ValidationFailure(
+        name,
+        'parameter_invalid_string',
+        `Metadata keys can be up to ${MAX_METADATA_KEY_LENGTH} characters and values up to ${MAX_METADATA_VALUE_LENGTH}.`,
+      );
     }
     metadata[match[1]] = value;
   }

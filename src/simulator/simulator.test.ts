@@ -1,12 +1,13 @@
 // Over 400 lines but one idea: the simulator's wire behaviour over raw HTTP, sharing one simulator and request helper.
-import { expect } from 'chai';
+
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { startProviderSimulator, type ProviderSimulator } from './simulator.js';
+import { expect } from 'chai';
+import { type ProviderSimulator, startProviderSimulator } from './simulator.js';
 import type { SimulatorStats } from './simulator-stats.js';
 
 interface Answer {
@@ -156,7 +157,10 @@ describe('provider simulator', () => {
 
     it('treats the same parameters in another order as the same request', async () => {
       const first = await call(sim, 'POST', '/v1/payment_intents', { form: 'amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true', key: 'order' });
-      const second = await call(sim, 'POST', '/v1/payment_intents', { form: 'confirm=true&payment_method=pm_card_visa&currency=usd&amount=1000', key: 'order' });
+      const second = await call(sim, 'POST', '/v1/payment_intents', {
+        form: 'confirm=true&payment_method=pm_card_visa&currency=usd&amount=1000',
+        key: 'order',
+      });
       expect(second.raw).to.equal(first.raw);
       expect(second.headers['idempotent-replayed']).to.equal('true');
     });
@@ -360,7 +364,10 @@ describe('provider simulator', () => {
         await sim.pause();
         expect(Object.keys(agent.freeSockets)).to.have.length(0);
         const refused = await new Promise<unknown>((resolve) => {
-          net.connect(port, '127.0.0.1').on('connect', () => resolve('connected')).on('error', resolve);
+          net
+            .connect(port, '127.0.0.1')
+            .on('connect', () => resolve('connected'))
+            .on('error', resolve);
         });
         expect(refused).to.include({ code: 'ECONNREFUSED' });
 

@@ -1,15 +1,15 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import { setMaxListeners } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PaymentIntent, ProviderRefund } from '../provider/provider-types.js';
-import { FaultInjector, type DelayFault, type OutcomeFaultKind } from './fault-injector.js';
+import { type DelayFault, FaultInjector, type OutcomeFaultKind } from './fault-injector.js';
 import { answerControlRequest } from './simulator-control.js';
 import { readBody, send, singleHeader } from './simulator-http.js';
 import { canonicalParams, idempotencyRefusal, SimulatorIdempotencyStore } from './simulator-idempotency-store.js';
-import { SimulatorLedger, type LedgerResult } from './simulator-ledger.js';
-import { stripeError, type SimulatorResponse } from './simulator-response.js';
+import { type LedgerResult, SimulatorLedger } from './simulator-ledger.js';
+import { type SimulatorResponse, stripeError } from './simulator-response.js';
 import { routeProviderRequest } from './simulator-routes.js';
 import { newKeyStats, type SimulatorKeyStats, type SimulatorStats } from './simulator-stats.js';
 
@@ -188,10 +188,11 @@ export class ProviderSimulator {
       else listener.close(() => resolve());
     });
     const socketsClosed = [...this.connections.keys()].map(
-      (socket) => new Promise<void>((resolve) => {
-        if (socket.destroyed) resolve();
-        else socket.once('close', () => resolve()).destroy();
-      }),
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.destroyed) resolve();
+          else socket.once('close', () => resolve()).destroy();
+        }),
     );
     // Never listening itself, the HTTP server only needs close() to stop its timers.
     this.http.close(() => undefined);

@@ -51,7 +51,18 @@ describe('client library as an installed package', function () {
     writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'payments-consumer', version: '1.0.0', private: true }));
     writeFileSync(
       path.join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noUncheckedIndexedAccess: true, types: ['node'], outDir: 'out' }, files: ['create-charge.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          types: ['node'],
+          outDir: 'out',
+        },
+        files: ['create-charge.ts'],
+      }),
     );
     copyFileSync(EXAMPLE, path.join(dir, 'create-charge.ts'));
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', `./${info!.filename}`, TYPESCRIPT, NODE_TYPES], dir);
@@ -64,8 +75,16 @@ describe('client library as an installed package', function () {
 
   it('ships the client, the generated code and the proto with its service config, and no server code', () => {
     const files = packed.map((f) => f.path).sort();
-    expect(files).to.include.members(['dist/client/index.js', 'dist/client/index.d.ts', 'dist/gen/payments.binpb', 'proto/payments/v1/payments.proto', 'proto/payments/v1/service_config.json']);
-    const unexpected = files.filter((f) => !/^(dist\/(client|gen)\/|dist\/grpc\/status-details\.|proto\/payments\/|docs\/clients\.md$|README\.md$|package\.json$|LICENSE)/.test(f));
+    expect(files).to.include.members([
+      'dist/client/index.js',
+      'dist/client/index.d.ts',
+      'dist/gen/payments.binpb',
+      'proto/payments/v1/payments.proto',
+      'proto/payments/v1/service_config.json',
+    ]);
+    const unexpected = files.filter(
+      (f) => !/^(dist\/(client|gen)\/|dist\/grpc\/status-details\.|proto\/payments\/|docs\/clients\.md$|README\.md$|package\.json$|LICENSE)/.test(f),
+    );
     expect(unexpected).to.deep.equal([]);
   });
 
@@ -73,9 +92,19 @@ describe('client library as an installed package', function () {
     await run(path.join(dir, 'node_modules', '.bin', 'tsc'), ['-p', '.'], dir);
     const order = `consumer-${randomUUID()}`;
 
-    const { stdout } = await run(process.execPath, [path.join('out', 'create-charge.js'), order], dir, { PAYMENTS_TARGET: `127.0.0.1:${t.port}`, PAYMENTS_API_KEY: t.apiKey });
+    const { stdout } = await run(process.execPath, [path.join('out', 'create-charge.js'), order], dir, {
+      PAYMENTS_TARGET: `127.0.0.1:${t.port}`,
+      PAYMENTS_API_KEY: t.apiKey,
+    });
 
-    const printed = JSON.parse(stdout.trim()) as { chargeId: string; status: string; providerReference: string; replayed: boolean; attempts: number; idempotencyKey: string };
+    const printed = JSON.parse(stdout.trim()) as {
+      chargeId: string;
+      status: string;
+      providerReference: string;
+      replayed: boolean;
+      attempts: number;
+      idempotencyKey: string;
+    };
     const payments = t.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order);
     expect(payments).to.have.length(1);
     expect(printed).to.include({ status: 'CHARGE_STATUS_SUCCEEDED', providerReference: payments[0]?.id, replayed: false, attempts: 1 });
@@ -84,7 +113,15 @@ describe('client library as an installed package', function () {
   });
 
   it('imports from an ES module as well', async () => {
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "import { PaymentsClient, PaymentsError, Code } from 'exactly-once-payments/client'; console.log(typeof PaymentsClient, typeof PaymentsError, Code.UNAVAILABLE);"], dir);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { PaymentsClient, PaymentsError, Code } from 'exactly-once-payments/client'; console.log(typeof PaymentsClient, typeof PaymentsError, Code.UNAVAILABLE);",
+      ],
+      dir,
+    );
     expect(stdout.trim()).to.equal('function function 14');
   });
 });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { expect } from 'chai';
 import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { PaymentsClient, PaymentsError, type ClientEvent, type PaymentsClientOptions } from '../../src/client/index.js';
-import { ServerMetrics } from '../../src/metrics.js';
+import { type ClientEvent, PaymentsClient, type PaymentsClientOptions, PaymentsError } from '../../src/client/index.js';
 import { createLogger } from '../../src/logger.js';
+import { ServerMetrics } from '../../src/metrics.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
 import { startServer } from '../../src/server.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -93,7 +93,10 @@ describe('client library retries against the real server', function () {
     expect(rec.events.map((e) => [e.kind, e.codeName])).to.deep.equal([['retry', 'UNAVAILABLE']]);
     expect(result.idempotencyKey).to.be.a('string').with.length.greaterThanOrEqual(22);
     expect(result.idempotencyExpiresAt?.getTime()).to.be.greaterThan(Date.now());
-    const [rows] = await t.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM charges WHERE merchant_id = ? AND provider_reference = ?', [t.merchantId, payment?.id]);
+    const [rows] = await t.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM charges WHERE merchant_id = ? AND provider_reference = ?', [
+      t.merchantId,
+      payment?.id,
+    ]);
     expect(Number(rows[0]?.['n'])).to.equal(1);
   });
 
@@ -203,10 +206,20 @@ describe('client library retries against the real server', function () {
     const port = await freePort();
     const rec = eventRecorder();
     // Enough attempts to outlast grpc-js's reconnect backoff (about a second at first).
-    const pending = client({ target: `127.0.0.1:${port}`, logger: rec.logger, retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 200 } }).getCharge({ chargeId: created.response.id });
+    const pending = client({ target: `127.0.0.1:${port}`, logger: rec.logger, retry: { maxAttempts: 100, initialBackoffMs: 50, maxBackoffMs: 200 } }).getCharge(
+      { chargeId: created.response.id },
+    );
     await rec.next((e) => e.kind === 'retry' && e.codeName === 'UNAVAILABLE');
     const provider = new ProviderClient({ baseUrl: t.sim.url, secretKey: t.sim.secretKey });
-    const late = await startServer({ pool: t.pool, provider, log: createLogger('silent'), listen: `127.0.0.1:${port}`, ttlSeconds: 86_400, leaseSeconds: 30, inFlightWaitMs: 1_000 });
+    const late = await startServer({
+      pool: t.pool,
+      provider,
+      log: createLogger('silent'),
+      listen: `127.0.0.1:${port}`,
+      ttlSeconds: 86_400,
+      leaseSeconds: 30,
+      inFlightWaitMs: 1_000,
+    });
     try {
       const read = await pending;
       expect(read.response.id).to.equal(created.response.id);
@@ -221,7 +234,11 @@ describe('client library retries against the real server', function () {
   it('stops at the call deadline with the last error when nothing answers', async () => {
     const port = await freePort();
     const started = Date.now();
-    const err = await rejection(client({ target: `127.0.0.1:${port}`, deadlineMs: 1_000, retry: { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 100 } }).createCharge(charge('never')));
+    const err = await rejection(
+      client({ target: `127.0.0.1:${port}`, deadlineMs: 1_000, retry: { maxAttempts: 1_000, initialBackoffMs: 50, maxBackoffMs: 100 } }).createCharge(
+        charge('never'),
+      ),
+    );
     expect(err.code).to.equal(Code.UNAVAILABLE);
     expect(err.attempts).to.be.greaterThan(1).and.lessThan(1_000);
     expect(Date.now() - started).to.be.lessThan(3_000);
@@ -229,7 +246,9 @@ describe('client library retries against the real server', function () {
 
   it('stops after maxAttempts', async () => {
     const port = await freePort();
-    const err = await rejection(client({ target: `127.0.0.1:${port}`, retry: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 5 } }).createCharge(charge('never')));
+    const err = await rejection(
+      client({ target: `127.0.0.1:${port}`, retry: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 5 } }).createCharge(charge('never')),
+    );
     expect(err.code).to.equal(Code.UNAVAILABLE);
     expect(err.attempts).to.equal(3);
   });

@@ -8,5 +8,7 @@ export async function serverCalls(metrics: ServerMetrics, method: string): Promi
   const metric = metrics.registry.getSingleMetric('payments_grpc_server_handling_seconds');
   if (metric === undefined) throw new Error('the server has no handling-seconds metric');
   const { values } = await metric.get();
-  return (values as Array<{ value: number; labels: Record<string, string | number | undefined>; metricName?: string }>).filter((v) => v.metricName === 'payments_grpc_server_handling_seconds_count' && v.labels['method'] === method).reduce((n, v) => n + v.value, 0);
+  return (values as Array<{ value: number; labels: Record<string, string | number | undefined>; metricName?: string }>)
+    .filter((v) => v.metricName === 'payments_grpc_server_handling_seconds_count' && v.labels['method'] === method)
+    .reduce((n, v) => n + v.value, 0);
 }

@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { PaymentsClient, type CallResult, type Charge, type ClientEvent } from '../../src/client/index.js';
+import { type CallResult, type Charge, type ClientEvent, PaymentsClient } from '../../src/client/index.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../../src/simulator/simulator.js';
 import { sharedDatabaseUrl, sharedPool } from '../support/database.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 
 /** Calls of the concurrency test; all are in flight together. */
 const CONCURRENT_CALLS = 1_000;
@@ -133,7 +133,9 @@ describe('client library while server processes are SIGKILLed mid-call', functio
     expect(new Set(recorded)).to.deep.equal(new Set(payments.map((pi) => pi.id)));
     const retried = results.filter((r) => r.attempts > 1).length;
     // The figure for the docs: how much of the load the kill hit.
-    console.log(`      ${retried} of ${CONCURRENT_CALLS} calls needed more than one attempt (max ${Math.max(...results.map((r) => r.attempts))}); 0 duplicates, 0 failures`);
+    console.log(
+      `      ${retried} of ${CONCURRENT_CALLS} calls needed more than one attempt (max ${Math.max(...results.map((r) => r.attempts))}); 0 duplicates, 0 failures`,
+    );
     expect(retried, 'the kill hit no call; the test proves nothing').to.be.greaterThan(0);
   });
 });

@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import { keyedMethods } from '../../src/client/keyed-methods.js';
 import { PaymentServiceClient, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { ServerMetrics } from '../../src/metrics.js';
@@ -60,7 +60,9 @@ describe('gRPC service config for every language', function () {
 
   it('retries UNAVAILABLE and ABORTED for exactly the methods the proto says need a key, and only UNAVAILABLE for reads', () => {
     const keyed = [...keyedMethods(readFileSync(DESCRIPTOR_SET_PATH))].sort();
-    const all = Object.values(PaymentServiceService).map((m) => m.path).sort();
+    const all = Object.values(PaymentServiceService)
+      .map((m) => m.path)
+      .sort();
     const mutating = serviceConfig.methodConfig.filter((c) => c.retryPolicy?.retryableStatusCodes.includes('ABORTED'));
     const reads = serviceConfig.methodConfig.filter((c) => c.retryPolicy !== undefined && !c.retryPolicy.retryableStatusCodes.includes('ABORTED'));
 
@@ -74,12 +76,19 @@ describe('gRPC service config for every language', function () {
 
   it('makes a bare grpc-js client with one key return the original charge after the answer was lost', async () => {
     const order = `grpc-js-config-${randomUUID()}`;
-    const client = new PaymentServiceClient(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure(), { 'grpc.service_config': readFileSync(SERVICE_CONFIG_PATH, 'utf8') });
+    const client = new PaymentServiceClient(`127.0.0.1:${t.port}`, grpc.credentials.createInsecure(), {
+      'grpc.service_config': readFileSync(SERVICE_CONFIG_PATH, 'utf8'),
+    });
     try {
       const before = await serverCalls(metrics, CREATE);
       t.sim.faults.add({ kind: 'chargeThenDrop', match: { pathPrefix: '/v1/payment_intents' } });
 
-      const result = await callUnary(client, PaymentServiceClient.prototype.createCharge, { amount: '900', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 }, t.md(randomUUID()));
+      const result = await callUnary(
+        client,
+        PaymentServiceClient.prototype.createCharge,
+        { amount: '900', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 },
+        t.md(randomUUID()),
+      );
 
       expect(result.error, result.error?.details).to.equal(undefined);
       expect(paymentsOf(order)).to.have.length(1);
@@ -115,9 +124,14 @@ describe('gRPC service config for every language', function () {
 
     function example(order: string, extra: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
       return new Promise((resolve) => {
-        execFile(python, [PYTHON_EXAMPLE, `127.0.0.1:${t.port}`, t.apiKey, order, '--stubs', stubs!, ...extra], { timeout: PYTHON_TIMEOUT_MS }, (error, stdout, stderr) => {
-          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-        });
+        execFile(
+          python,
+          [PYTHON_EXAMPLE, `127.0.0.1:${t.port}`, t.apiKey, order, '--stubs', stubs!, ...extra],
+          { timeout: PYTHON_TIMEOUT_MS },
+          (error, stdout, stderr) => {
+            resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+          },
+        );
       });
     }
 

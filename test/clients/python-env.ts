@@ -29,9 +29,7 @@ export function findGrpcPython(): { python: string } | { missing: string } {
     failures.push(`${python}: ${reason}`);
   }
   return {
-    missing:
-      `no Python with grpcio and protobuf (${failures.join('; ')}); ` +
-      `install with: apt-get install -y ${GRPC_PYTHON_DEBIAN_PACKAGES.join(' ')}`,
+    missing: `no Python with grpcio and protobuf (${failures.join('; ')}); ` + `install with: apt-get install -y ${GRPC_PYTHON_DEBIAN_PACKAGES.join(' ')}`,
   };
 }
 

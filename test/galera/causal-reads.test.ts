@@ -5,7 +5,7 @@ import { createPool } from '../../src/db/pool.js';
 import { Charge, PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import { sharedDatabaseUrl } from '../support/database.js';
 import { callUnary, paymentClient } from '../support/grpc-client.js';
-import { chargeRequest, galeraCluster, RawCallers, requireGalera, startInstances, type Cluster, type Instances } from './support/galera-fixture.js';
+import { type Cluster, chargeRequest, galeraCluster, type Instances, RawCallers, requireGalera, startInstances } from './support/galera-fixture.js';
 
 /** A few hundred: without causal reads about 2 % of these answered NOT_FOUND. */
 const ROUNDS = 300;
@@ -57,7 +57,9 @@ describe('the pool on a server that is not a Galera node', () => {
   it('leaves wsrep_sync_wait at the server default and still sets the session time zone', async () => {
     const pool = createPool(sharedDatabaseUrl(), 1);
     try {
-      const [rows] = await pool.query<RowDataPacket[]>("SELECT @@time_zone AS tz, @@tx_isolation AS iso, (SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'WSREP_SYNC_WAIT') AS w, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'WSREP_SYNC_WAIT') AS g");
+      const [rows] = await pool.query<RowDataPacket[]>(
+        "SELECT @@time_zone AS tz, @@tx_isolation AS iso, (SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'WSREP_SYNC_WAIT') AS w, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'WSREP_SYNC_WAIT') AS g",
+      );
       const row = rows[0]!;
       expect([row['tz'], row['iso']]).to.deep.equal(['+00:00', 'READ-COMMITTED']);
       // A MariaDB built without wsrep has no such variable; either way the session keeps the server's value.

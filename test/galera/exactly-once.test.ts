@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import {
+  type Cluster,
   chargeRequest,
   chargeRows,
   galeraCluster,
+  type Instances,
   inBatches,
   providerPaymentsByOrder,
-  RawCallers,
-  requireGalera,
-  RETRYABLE,
-  startInstances,
-  type Cluster,
-  type Instances,
   type RawAnswer,
+  RawCallers,
+  RETRYABLE,
+  requireGalera,
+  startInstances,
 } from './support/galera-fixture.js';
 
 /** GALERA_FULL=1: the acceptance profile (3,000 keys); by default a CI profile of a few hundred. */
@@ -99,7 +99,10 @@ describe('exactly-once on a 3-node Galera cluster, one service instance per node
       chargeIds.set(order, new Set(answers.map((a) => a.bytes?.toString('hex'))));
     });
     expect(tally(orders, unsettled), unsettled.slice(0, 3).join('; ')).to.deep.equal({ duplicated: 0, lost: 0, unsettled: 0 });
-    expect(orders.filter((o) => chargeIds.get(o)?.size !== 1), 'payments whose three copies got different answers').to.deep.equal([]);
+    expect(
+      orders.filter((o) => chargeIds.get(o)?.size !== 1),
+      'payments whose three copies got different answers',
+    ).to.deep.equal([]);
     for (const pool of c.pools) expect((await chargeRows(pool, inst.merchantId)) - before, 'charge rows on every node').to.equal(KEYS);
   });
 
@@ -116,7 +119,8 @@ describe('exactly-once on a 3-node Galera cluster, one service instance per node
       const settled = await settle(order, request, i + 1);
       if (!settled.bytes) unsettled.push(`${order}: ${settled.error?.code} ${settled.error?.details}`);
       const early = await first;
-      if (early.error && !RETRYABLE.has(early.error.code) && early.error.code !== grpc.status.CANCELLED) unsettled.push(`${order} (hedge): ${early.error.code} ${early.error.details}`);
+      if (early.error && !RETRYABLE.has(early.error.code) && early.error.code !== grpc.status.CANCELLED)
+        unsettled.push(`${order} (hedge): ${early.error.code} ${early.error.details}`);
     });
     expect(tally(orders, unsettled), unsettled.slice(0, 3).join('; ')).to.deep.equal({ duplicated: 0, lost: 0, unsettled: 0 });
     expect((await chargeRows(c.pools[0]!, inst.merchantId)) - before).to.equal(HEDGED_PAIRS);

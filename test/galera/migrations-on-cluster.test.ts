@@ -4,7 +4,7 @@ import type { RowDataPacket } from 'mysql2';
 import { loadMigrations, migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { sharedDatabaseUrl, sharedPool } from '../support/database.js';
-import { galeraCluster, requireGalera, type Cluster } from './support/galera-fixture.js';
+import { type Cluster, galeraCluster, requireGalera } from './support/galera-fixture.js';
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -40,7 +40,9 @@ describe('migrations on a Galera cluster', function () {
         expect(await versions(pool)).to.deep.equal(all);
         // Every node holds every table: the ones the migrations create, and schema_migrations.
         const [tables] = await pool.query<RowDataPacket[]>('SHOW TABLES');
-        const created = loadMigrations().flatMap((m) => m.statements).flatMap((sql) => [...sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((x) => x[1]));
+        const created = loadMigrations()
+          .flatMap((m) => m.statements)
+          .flatMap((sql) => [...sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gi)].map((x) => x[1]));
         expect(tables.map((t) => Object.values(t)[0]).sort()).to.deep.equal([...new Set([...created, 'schema_migrations'])].sort());
       }
     } finally {
@@ -60,7 +62,9 @@ describe('the migration lock', () => {
       const migrations = loadMigrations();
       // What a holder leaves when it dies after the first statement of the first migration:
       // its lock row with a lease that has run out, and one table.
-      await pool.query('CREATE TABLE schema_migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB');
+      await pool.query(
+        'CREATE TABLE schema_migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB',
+      );
       await pool.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (0, 'lock of a dead instance', NOW(6) - INTERVAL 1 SECOND)");
       await pool.query(migrations[0]!.statements[0]!);
       expect(await migrate(pool, migrations)).to.deep.equal(migrations.map((m) => m.version));

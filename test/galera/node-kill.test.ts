@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
 import {
+  type Cluster,
   chargeRequest,
   chargeRows,
   galeraCluster,
+  type Instances,
   inBatches,
   providerPaymentsByOrder,
-  RawCallers,
-  requireGalera,
-  RETRYABLE,
-  startInstances,
-  type Cluster,
-  type Instances,
   type RawAnswer,
+  RawCallers,
+  RETRYABLE,
+  requireGalera,
+  startInstances,
 } from './support/galera-fixture.js';
 
 /** GALERA_FULL=1: as many payments as the runs (900); by default a CI profile. */

@@ -1,4 +1,4 @@
-import { CaptureMethod, ChargeStatus, RefundReason, type Charge, type CreateChargeRequest } from '../../src/gen/payments/v1/payments.js';
+import { CaptureMethod, type Charge, ChargeStatus, type CreateChargeRequest, RefundReason } from '../../src/gen/payments/v1/payments.js';
 import { TEST_PAYMENT_METHODS } from '../../src/simulator/test-payment-methods.js';
 import { measures } from './generators/text.js';
 import { LIMITS, type TextLimit } from './limits.js';
@@ -11,7 +11,11 @@ import { LIMITS, type TextLimit } from './limits.js';
 export type Expectation = 'accept' | 'refuse' | 'either';
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency').map((c) => c.toLowerCase()));
-const CAPTURE_METHODS: readonly number[] = [CaptureMethod.CAPTURE_METHOD_UNSPECIFIED, CaptureMethod.CAPTURE_METHOD_AUTOMATIC, CaptureMethod.CAPTURE_METHOD_MANUAL];
+const CAPTURE_METHODS: readonly number[] = [
+  CaptureMethod.CAPTURE_METHOD_UNSPECIFIED,
+  CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
+  CaptureMethod.CAPTURE_METHOD_MANUAL,
+];
 const REFUND_REASONS: readonly number[] = [
   RefundReason.REFUND_REASON_UNSPECIFIED,
   RefundReason.REFUND_REASON_DUPLICATE,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { scenarioArb } from './generators/scenario.js';
 import { startPropertyEnv, stopPropertyEnv } from './property-env.js';
-import { runScenario, type PropertyEnv } from './scenario-runner.js';
+import { type PropertyEnv, runScenario } from './scenario-runner.js';
 
 /**
  * Scenarios (fast-check runs) when PROPERTY_RUNS is unset: about 4.8 generated requests each,

@@ -2,12 +2,12 @@ import * as grpc from '@grpc/grpc-js';
 import {
   CancelChargeRequest,
   CaptureChargeRequest,
+  type Charge,
+  ChargeStatus,
   CreateChargeRequest,
   RefundChargeRequest,
-  ChargeStatus,
-  type Charge,
 } from '../../src/gen/payments/v1/payments.js';
-import { expectCancel, expectCapture, expectCreate, expectRefund, type Expectation } from './expectations.js';
+import { type Expectation, expectCancel, expectCapture, expectCreate, expectRefund } from './expectations.js';
 import { createChargeRequest } from './generators/create-charge.js';
 import { resolveAmount } from './generators/follow-ups.js';
 import { isValidKind, type KeySpec } from './generators/idempotency-key.js';

@@ -5,7 +5,7 @@ import type { KeySpec } from './generators/idempotency-key.js';
 import type { Step } from './generators/scenario.js';
 import { Text } from './generators/text.js';
 import { startPropertyEnv, stopPropertyEnv } from './property-env.js';
-import { runScenario, type PropertyEnv } from './scenario-runner.js';
+import { type PropertyEnv, runScenario } from './scenario-runner.js';
 
 /**
  * Shrunk counterexamples of the property, kept as plain tests with the exact input fast-check

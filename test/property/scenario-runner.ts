@@ -1,4 +1,4 @@
-import { logVerbosity, setLogVerbosity, status as Code } from '@grpc/grpc-js';
+import { status as Code, logVerbosity, setLogVerbosity } from '@grpc/grpc-js';
 import { Charge, Refund } from '../../src/gen/payments/v1/payments.js';
 import { REPLAYED_HEADER } from '../../src/idempotency/idempotency-interceptor.js';
 import { http2Unary } from '../support/raw-http2-unary.js';
@@ -7,9 +7,8 @@ import type { TestServer } from '../support/test-server.js';
 import type { CrashWatch } from './crash-watch.js';
 import type { Step } from './generators/scenario.js';
 import { keyRow, keyRowCount, paymentIntentState, providerCounts } from './observed-state.js';
-import { prepare, type PreparedCall, type ScenarioState } from './prepared-call.js';
+import { type PreparedCall, prepare, type ScenarioState } from './prepared-call.js';
 import { checkAnswer, type Observation, type Tally } from './verdict.js';
-
 
 /** Two servers on one database and one provider simulator: the second keeps no replays in memory, so its replays come from the database. */
 export interface PropertyEnv {

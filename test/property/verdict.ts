@@ -5,7 +5,7 @@ import { CaptureMethod, Charge, ChargeStatus, Refund, RefundStatus } from '../..
 import { chargeToProto } from '../../src/payments/charge-mapper.js';
 import { ChargeRepository } from '../../src/payments/charge-repository.js';
 import type { ProviderSimulator } from '../../src/simulator/simulator.js';
-import { chargeRowsOfKey, keyRow, refundRow, type KeyRow, type ProviderCounts } from './observed-state.js';
+import { chargeRowsOfKey, type KeyRow, keyRow, type ProviderCounts, refundRow } from './observed-state.js';
 import type { PreparedCall } from './prepared-call.js';
 import type { Answer } from './scenario-runner.js';
 
@@ -73,7 +73,8 @@ async function storedCharge(ctx: Context, id: string): Promise<Charge | undefine
 }
 
 async function checkRecorded(ctx: Context, call: PreparedCall, answer: Buffer, row: KeyRow | undefined, d: ProviderCounts): Promise<void> {
-  if (row?.state !== 'completed' || row.responseCode !== Code.OK) fail(`idempotency row is ${JSON.stringify(row && { state: row.state, code: row.responseCode })}, expected completed OK`);
+  if (row?.state !== 'completed' || row.responseCode !== Code.OK)
+    fail(`idempotency row is ${JSON.stringify(row && { state: row.state, code: row.responseCode })}, expected completed OK`);
   if (!row.responseBody || Buffer.compare(row.responseBody, answer) !== 0) fail('stored response differs from the bytes answered');
   expectEqual('provider requests', d.requests, 1);
   const charge = call.rpc === 'RefundCharge' ? Refund.decode(answer).charge : Charge.decode(answer);
@@ -89,21 +90,29 @@ async function checkRecorded(ctx: Context, call: PreparedCall, answer: Buffer, r
       expectEqual('PaymentIntents created', d.paymentIntents, 1);
       expectEqual('charge rows of this key', await chargeRowsOfKey(ctx.pool, row.id), 1);
       const manual = req.captureMethod === CaptureMethod.CAPTURE_METHOD_MANUAL;
-      expectEqual('answered request fields', [charge.amount, charge.currency, charge.customerId, charge.description, charge.metadata, charge.captureMethod], [
-        BigInt(req.amount).toString(),
-        req.currency.trim().toLowerCase(),
-        req.customerId,
-        req.description,
-        req.metadata,
-        manual ? CaptureMethod.CAPTURE_METHOD_MANUAL : CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
-      ]);
-      expectEqual('PaymentIntent', [intent.amount, intent.currency, intent.customer, intent.description, intent.capture_method], [
-        Number(charge.amount),
-        charge.currency,
-        req.customerId === '' ? null : req.customerId,
-        req.description === '' ? null : req.description,
-        manual ? 'manual' : 'automatic',
-      ]);
+      expectEqual(
+        'answered request fields',
+        [charge.amount, charge.currency, charge.customerId, charge.description, charge.metadata, charge.captureMethod],
+        [
+          BigInt(req.amount).toString(),
+          req.currency.trim().toLowerCase(),
+          req.customerId,
+          req.description,
+          req.metadata,
+          manual ? CaptureMethod.CAPTURE_METHOD_MANUAL : CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
+        ],
+      );
+      expectEqual(
+        'PaymentIntent',
+        [intent.amount, intent.currency, intent.customer, intent.description, intent.capture_method],
+        [
+          Number(charge.amount),
+          charge.currency,
+          req.customerId === '' ? null : req.customerId,
+          req.description === '' ? null : req.description,
+          manual ? 'manual' : 'automatic',
+        ],
+      );
       // The service may add its own reference to the provider's metadata; every entry sent must be there unchanged.
       for (const [k, v] of Object.entries(req.metadata)) expectEqual(`PaymentIntent metadata[${JSON.stringify(k)}]`, intent.metadata[k], v);
       return;
@@ -124,7 +133,11 @@ async function checkRecorded(ctx: Context, call: PreparedCall, answer: Buffer, r
       const refundable = target ? BigInt(target.amountCaptured) - BigInt(target.amountRefunded) : 0n;
       expectEqual('refunded amount', refund.amount, call.amount ?? refundable.toString());
       const atProvider = ctx.sim.refunds().at(-1);
-      expectEqual('provider refund', [atProvider?.amount, atProvider?.payment_intent, atProvider?.status], [Number(refund.amount), intent.id, REFUND_STATES[refund.status]]);
+      expectEqual(
+        'provider refund',
+        [atProvider?.amount, atProvider?.payment_intent, atProvider?.status],
+        [Number(refund.amount), intent.id, REFUND_STATES[refund.status]],
+      );
       const stored = await refundRow(ctx.pool, ctx.merchantId, refund.id);
       expectEqual('refund as stored', stored && [stored.charge_id, stored.amount, stored.currency, stored.provider_reference, stored.idempotency_key_id], [
         refund.chargeId,
@@ -183,7 +196,9 @@ export async function checkAnswer(ctx: Context, call: PreparedCall, answer: Answ
     return;
   }
   if (after.row?.state !== 'completed' || after.row.responseCode !== answer.code || before.row !== undefined) {
-    fail(`refusal left the key row ${JSON.stringify(after.row && { state: after.row.state, code: after.row.responseCode })} (before: ${before.row?.state ?? 'absent'})`);
+    fail(
+      `refusal left the key row ${JSON.stringify(after.row && { state: after.row.state, code: after.row.responseCode })} (before: ${before.row?.state ?? 'absent'})`,
+    );
   }
   if (d.requests === 0) tally.refusedStored += 1;
   else tally.refusedByProvider += 1;

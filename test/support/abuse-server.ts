@@ -6,8 +6,8 @@ import type { PeerFailureLimits } from '../../src/grpc/peer-failure-limiter.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { ProviderClient } from '../../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+import { type ProviderSimulator, startProviderSimulator } from '../../src/simulator/simulator.js';
 import { sharedPool } from './database.js';
 import { metadata, paymentClient } from './grpc-client.js';
 

@@ -1,6 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
 import {
-  PaymentServiceClient,
   type CancelChargeRequest,
   type CaptureChargeRequest,
   type Charge,
@@ -8,6 +7,7 @@ import {
   type GetChargeRequest,
   type ListChargesRequest,
   type ListChargesResponse,
+  PaymentServiceClient,
   type Refund,
   type RefundChargeRequest,
 } from '../../src/gen/payments/v1/payments.js';
@@ -24,8 +24,20 @@ type FullSignature<Req, Res> = (request: Req, metadata: grpc.Metadata, options: 
 type Method = (...args: never[]) => unknown;
 
 /** Calls a unary method and collects the response or error together with the response headers. */
-export function callUnary(client: PaymentServiceClient, method: Method, request: ListChargesRequest, md: grpc.Metadata, options?: Partial<grpc.CallOptions>): Promise<UnaryResult<ListChargesResponse>>;
-export function callUnary(client: PaymentServiceClient, method: Method, request: RefundChargeRequest, md: grpc.Metadata, options?: Partial<grpc.CallOptions>): Promise<UnaryResult<Refund>>;
+export function callUnary(
+  client: PaymentServiceClient,
+  method: Method,
+  request: ListChargesRequest,
+  md: grpc.Metadata,
+  options?: Partial<grpc.CallOptions>,
+): Promise<UnaryResult<ListChargesResponse>>;
+export function callUnary(
+  client: PaymentServiceClient,
+  method: Method,
+  request: RefundChargeRequest,
+  md: grpc.Metadata,
+  options?: Partial<grpc.CallOptions>,
+): Promise<UnaryResult<Refund>>;
 export function callUnary(
   client: PaymentServiceClient,
   method: Method,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { PaymentServiceClient, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { authInterceptor, merchantOf } from '../../src/grpc/auth-interceptor.js';
-import { idempotencyInterceptor, type IdempotencyOptions } from '../../src/idempotency/idempotency-interceptor.js';
+import { type IdempotencyOptions, idempotencyInterceptor } from '../../src/idempotency/idempotency-interceptor.js';
 import { withRawMessages } from '../../src/idempotency/raw-response.js';
 import { RecoveryPoint } from '../../src/idempotency/record.js';
 import { createLogger } from '../../src/logger.js';
@@ -10,7 +10,10 @@ import { DESCRIPTOR_SET_PATH } from '../../src/server.js';
 
 export const TEST_API_KEY = 'test-key';
 
-type Handlers = Record<'createCharge' | 'captureCharge' | 'refundCharge' | 'cancelCharge' | 'getCharge' | 'listCharges', grpc.handleUnaryCall<unknown, unknown>>;
+type Handlers = Record<
+  'createCharge' | 'captureCharge' | 'refundCharge' | 'cancelCharge' | 'getCharge' | 'listCharges',
+  grpc.handleUnaryCall<unknown, unknown>
+>;
 
 export interface InterceptorServer {
   port: number;
@@ -32,16 +35,27 @@ export async function startInterceptorServer(
     interceptors: [
       authInterceptor(async (apiKey) => (apiKey === TEST_API_KEY ? merchantId : undefined), log),
       idempotencyInterceptor({
-        descriptorSet: readFileSync(DESCRIPTOR_SET_PATH), services: [PaymentServiceService], scopeOf: merchantOf,
-        ttlSeconds: 60, leaseSeconds: 30, maxWaitMs: 5000, initialRecoveryPoint: () => RecoveryPoint.ProviderRequested, log,
+        descriptorSet: readFileSync(DESCRIPTOR_SET_PATH),
+        services: [PaymentServiceService],
+        scopeOf: merchantOf,
+        ttlSeconds: 60,
+        leaseSeconds: 30,
+        maxWaitMs: 5000,
+        initialRecoveryPoint: () => RecoveryPoint.ProviderRequested,
+        log,
         ...options,
       }),
     ],
   });
   const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED });
   server.addService(withRawMessages(PaymentServiceService), {
-    createCharge: unimplemented, captureCharge: unimplemented, refundCharge: unimplemented, cancelCharge: unimplemented,
-    getCharge: unimplemented, listCharges: unimplemented, ...handlers,
+    createCharge: unimplemented,
+    captureCharge: unimplemented,
+    refundCharge: unimplemented,
+    cancelCharge: unimplemented,
+    getCharge: unimplemented,
+    listCharges: unimplemented,
+    ...handlers,
   });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

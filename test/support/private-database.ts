@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startLocalMysql, type LocalMysql } from '../../src/db/local-mysql.js';
+import { type LocalMysql, startLocalMysql } from '../../src/db/local-mysql.js';
 import { migrate } from '../../src/db/migrations.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 

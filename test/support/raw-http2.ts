@@ -13,12 +13,7 @@ function frame(message: Uint8Array): Buffer {
  * stream, as no gRPC client library would on a unary method; resolves with
  * the response headers and trailers merged.
  */
-export function rawHttp2Messages(
-  port: number,
-  path: string,
-  messages: Uint8Array[],
-  headers: Record<string, string>,
-): Promise<http2.IncomingHttpHeaders> {
+export function rawHttp2Messages(port: number, path: string, messages: Uint8Array[], headers: Record<string, string>): Promise<http2.IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', reject);

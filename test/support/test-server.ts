@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import type { PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
+import { withPlainClaim } from '../../scripts/bench/plain-claim.js';
+import { type ClaimStatement, claimStatementSetting } from '../../src/config.js';
 import type { Pool } from '../../src/db/pool.js';
+import type { PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
-import { ProviderClient } from '../../src/provider/provider-client.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../src/simulator/simulator.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { ChargeRepository } from '../../src/payments/charge-repository.js';
-import { withPlainClaim } from '../../scripts/bench/plain-claim.js';
-import { sharedPool } from './database.js';
-import { claimStatementSetting, type ClaimStatement } from '../../src/config.js';
 import type { ServerMetrics } from '../../src/metrics.js';
+import { ChargeRepository } from '../../src/payments/charge-repository.js';
+import { ProviderClient } from '../../src/provider/provider-client.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+import { type ProviderSimulator, startProviderSimulator } from '../../src/simulator/simulator.js';
+import { sharedPool } from './database.js';
 import { metadata, paymentClient } from './grpc-client.js';
 
 export interface TestServer {

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PaymentIntent } from '../../../src/provider/provider-types.js';
 import { DESIGN_NOTE, LABELS, type Strategy } from './strategies.js';
-import { REUSED_AMOUNT, type PaymentRun, type TapOutcome } from './workload.js';
+import { type PaymentRun, REUSED_AMOUNT, type TapOutcome } from './workload.js';
 
 /** Figures in the JSON keep a millisecond's thousandth at most. */
 export function round3(value: number): number {
@@ -160,8 +160,7 @@ export class StrategyAccount {
       if (oks.length === 0) {
         this.unanswered += 1;
         this.unansweredOrders.push(run.orderId);
-      }
-      else this.answered.set(run.orderId, oks);
+      } else this.answered.set(run.orderId, oks);
       if (new Set(oks.map((o) => o.chargeId)).size > 1) this.inconsistent += 1;
     }
     this.calls += calls;
@@ -280,7 +279,12 @@ export class StrategyAccount {
       uncharged: this.logicalPayments - this.intentsByOrder.size,
       extraCharges: this.extra,
       lostCharges: lostOrders.size,
-      lost: { chargedNeverAnsweredOk: neverOk, succeededWithoutPaymentIntent: withoutIntent, succeededWithoutChargeRow: withoutRow, paymentIntentWithoutChargeRow: intentWithoutRow },
+      lost: {
+        chargedNeverAnsweredOk: neverOk,
+        succeededWithoutPaymentIntent: withoutIntent,
+        succeededWithoutChargeRow: withoutRow,
+        paymentIntentWithoutChargeRow: intentWithoutRow,
+      },
       wrongAnswers: okWithOtherCharge + failureForCharged,
       wrong: { okWithOtherCharge, failureForChargedPayment: failureForCharged },
       reusedKeys: { ...this.reuse },

@@ -76,7 +76,8 @@ export class UsageError extends Error {
 
 function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) throw new UsageError(`--${name} must be a positive integer, got "${raw}"`);
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw)))
+    throw new UsageError(`--${name} must be a positive integer, got "${raw}"`);
   return Number(raw);
 }
 
@@ -107,7 +108,10 @@ export function parseOptions(argv: string[]): Options | undefined {
   const servers = positiveInteger('servers', values.servers, DEFAULT_SERVERS);
   if (servers < 2) throw new UsageError('--servers must be at least 2: duplicates race across instances');
   const strategies: Strategy[] = [];
-  for (const name of (values.strategies ?? STRATEGIES.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const name of (values.strategies ?? STRATEGIES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const strategy = STRATEGIES.find((s) => s === name);
     if (strategy === undefined) throw new UsageError(`unknown strategy "${name}"; choose from ${STRATEGIES.join(', ')}`);
     if (!strategies.includes(strategy)) strategies.push(strategy);

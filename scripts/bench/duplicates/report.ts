@@ -21,7 +21,22 @@ export function pct(value: number): string {
 
 /** The printed table, one row per selected strategy in the order given; skipped ones say why below it. */
 function table(order: readonly Strategy[], results: readonly StrategyResult[], skipped: ReadonlyArray<{ strategy: Strategy; reason: string }>): string {
-  const header = ['strategy', 'payments', 'duplicates', 'design note', 'extra charges', 'lost', 'wrong answers', 'reused keys accepted', 'mismatch rej.', 'unanswered', 'payments/s', 'p50 ms', 'p99 ms', 'CPU µs/call'];
+  const header = [
+    'strategy',
+    'payments',
+    'duplicates',
+    'design note',
+    'extra charges',
+    'lost',
+    'wrong answers',
+    'reused keys accepted',
+    'mismatch rej.',
+    'unanswered',
+    'payments/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/call',
+  ];
   const rows: string[][] = [];
   for (const strategy of order) {
     const r = results.find((x) => x.strategy === strategy);
@@ -62,7 +77,10 @@ function table(order: readonly Strategy[], results: readonly StrategyResult[], s
 }
 
 function timestamp(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return new Date()
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }
 
 /** The two lines printed when a strategy is done: its figures, then where its failures happened. */
@@ -103,7 +121,7 @@ export async function report(r: RunReport): Promise<void> {
       'lost: charged at the provider but never answered OK, told "succeeded" without a PaymentIntent or charge row, or a PaymentIntent without a charge row; ' +
       'wrong answers: an OK answer whose charge is not the provider\'s, or a tap whose last answer was a failure (not a timeout, not "in progress") for a payment the provider charged; ' +
       `reused keys accepted: a key sent again with another amount and answered OK; ` +
-      'latency: first send to the last tap\'s final answer; CPU: the server processes\' user + system time per gRPC call.',
+      "latency: first send to the last tap's final answer; CPU: the server processes' user + system time per gRPC call.",
   );
   log(`total run time ${r.totalSeconds.toFixed(1)} s`);
 
@@ -114,7 +132,13 @@ export async function report(r: RunReport): Promise<void> {
     benchmark: 'duplicates',
     startedAt: r.startedAt.toISOString(),
     totalSeconds: round3(r.totalSeconds),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.arch()}`,
+    },
     config: {
       rounds: opts.rounds,
       naiveRounds: opts.naiveRounds,
@@ -139,7 +163,14 @@ export async function report(r: RunReport): Promise<void> {
   };
   writeFileSync(path.join(outDir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   const svg = await renderDuplicatesChart(
-    results.map((x) => ({ strategy: x.label, duplicateRatePct: x.duplicateRatePct, lostCharges: x.lostCharges, throughput: x.throughput, p50Ms: x.p50Ms, p99Ms: x.p99Ms })),
+    results.map((x) => ({
+      strategy: x.label,
+      duplicateRatePct: x.duplicateRatePct,
+      lostCharges: x.lostCharges,
+      throughput: x.throughput,
+      p50Ms: x.p50Ms,
+      p99Ms: x.p99Ms,
+    })),
     {
       title: 'Duplicate charges by idempotency strategy',
       subtitle: `${opts.rounds} rounds (naive: ${opts.naiveRounds}) x ${opts.paymentsPerRound} payments, ${tapsDescription(opts)}, ${TIMEOUT_SHARE * 100} % timeouts, ${opts.servers} servers per strategy, ${os.cpus().length} cores`,

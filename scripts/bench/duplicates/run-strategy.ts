@@ -6,14 +6,14 @@ import { PaymentServiceClient } from '../../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../../src/merchants/merchant-store.js';
 import type { PaymentIntent } from '../../../src/provider/provider-types.js';
 import type { ProviderSimulator } from '../../../src/simulator/simulator.js';
-import { StrategyAccount, type RunFacts, type StrategyResult } from './account.js';
+import { type RunFacts, StrategyAccount, type StrategyResult } from './account.js';
 import { dropsFirstCharge, KILL_AFTER_MS, killRound, providerLatency } from './faults.js';
 import type { Options } from './options.js';
 import { log, pct } from './report.js';
-import { startStrategyServer, type ServerProcess, type SharedEnv } from './server-process.js';
-import { readCharges, settle, SETTLE_DEADLINE_MS } from './settle.js';
+import { type ServerProcess, type SharedEnv, startStrategyServer } from './server-process.js';
+import { readCharges, SETTLE_DEADLINE_MS, settle } from './settle.js';
 import { LABELS, type Strategy } from './strategies.js';
-import { reuseKeys, runPayment, warmUp, type LoadContext } from './workload.js';
+import { type LoadContext, reuseKeys, runPayment, warmUp } from './workload.js';
 
 /** Takes the provider's PaymentIntents and starts a fresh ledger in one synchronous step, so none is missed. */
 function drainProvider(sim: ProviderSimulator): PaymentIntent[] {

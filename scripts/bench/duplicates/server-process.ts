@@ -1,5 +1,5 @@
 /** The server processes a strategy runs on (the product's `src/main.ts` or `duplicates-server.ts`). */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import type { Pool } from '../../../src/db/pool.js';

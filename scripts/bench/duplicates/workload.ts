@@ -61,7 +61,13 @@ interface CallResult {
   charge?: Charge;
 }
 
-function createCharge(client: PaymentServiceClient, request: CreateChargeRequest, apiKey: string, idempotencyKey: string, deadlineMs: number): Promise<CallResult> {
+function createCharge(
+  client: PaymentServiceClient,
+  request: CreateChargeRequest,
+  apiKey: string,
+  idempotencyKey: string,
+  deadlineMs: number,
+): Promise<CallResult> {
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${apiKey}`);
   md.set('idempotency-key', idempotencyKey);
@@ -129,7 +135,11 @@ async function runTap(ctx: LoadContext, request: CreateChargeRequest, key: strin
     if (timesOut) timeouts += 1;
     const result = await createCharge(client, request, ctx.apiKey, key, timesOut ? TIMEOUT_DEADLINE_MS : CALL_DEADLINE_MS);
     if (result.code === grpc.status.OK && result.charge) {
-      return { outcome: { kind: 'ok', chargeId: result.charge.id, providerReference: result.charge.providerReference, amount: result.charge.amount }, calls: attempt, timeouts };
+      return {
+        outcome: { kind: 'ok', chargeId: result.charge.id, providerReference: result.charge.providerReference, amount: result.charge.amount },
+        calls: attempt,
+        timeouts,
+      };
     }
     if (result.code === grpc.status.FAILED_PRECONDITION) return { outcome: { kind: 'mismatch' }, calls: attempt, timeouts };
     if (!RETRYABLE_CODES.has(result.code)) return { outcome: { kind: 'error', code: result.code }, calls: attempt, timeouts };
@@ -174,7 +184,7 @@ export async function reuseKeys(ctx: LoadContext, round: number, paymentsPerRoun
     Array.from({ length: count }, async (_, k) => {
       const index = k * step;
       const orderId = `${ctx.tag}-r${round}-p${index}`;
-      const other = ((round * paymentsPerRound + index) % ctx.clients.length + 1) % ctx.clients.length;
+      const other = (((round * paymentsPerRound + index) % ctx.clients.length) + 1) % ctx.clients.length;
       const run = await runTap(ctx, chargeRequest(orderId, REUSED_AMOUNT), `dup-${orderId}`, other, tapRandom(ctx.seed, round, index, 3));
       return run.outcome;
     }),

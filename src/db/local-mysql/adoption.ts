@@ -11,14 +11,9 @@ import { LocalMysqlInstance } from './lifecycle.js';
 import { LocalMysqlError } from './local-mysql-error.js';
 import { pollUntil } from './poll-until.js';
 import { commandLineNamesDataDir, isProcessAlive } from './processes.js';
-import { AdoptedServerHandle } from './server-handle.js';
 import { PID_FILE, readLogTail, readPidFile } from './server-files.js';
-import {
-  prepareServer,
-  READY_DEADLINE_MS,
-  READY_POLL_INTERVAL_MS,
-  type ServerContext,
-} from './start-server.js';
+import { AdoptedServerHandle } from './server-handle.js';
+import { prepareServer, READY_DEADLINE_MS, READY_POLL_INTERVAL_MS, type ServerContext } from './start-server.js';
 import { readState, writeState } from './state-file.js';
 
 export interface RunningServer {
@@ -31,9 +26,7 @@ export async function findRunningServer(dataDir: string): Promise<RunningServer 
   const pidFile = path.join(dataDir, PID_FILE);
   const pidFromFile = await readPidFile(pidFile);
   // The state file is a second witness: it survives a deleted pid file.
-  const candidates = [...new Set([pidFromFile, state?.pid])].filter(
-    (pid): pid is number => pid !== undefined,
-  );
+  const candidates = [...new Set([pidFromFile, state?.pid])].filter((pid): pid is number => pid !== undefined);
   for (const pid of candidates) {
     if (isProcessAlive(pid) && (await commandLineNamesDataDir(pid, dataDir))) {
       return { pid, socketPath: state?.pid === pid ? state.socketPath : undefined };
@@ -88,9 +81,7 @@ export async function adoptRunningServer(args: {
     );
   }
   if (!(await sameDirectory(info.datadir, dataDir))) {
-    throw new LocalMysqlError(
-      `The server on ${socketPath} serves ${info.datadir}, not ${dataDir}; refusing to reuse it`,
-    );
+    throw new LocalMysqlError(`The server on ${socketPath} serves ${info.datadir}, not ${dataDir}; refusing to reuse it`);
   }
   const ctx: ServerContext = { ...args, socketPath };
   await prepareServer(ctx, info.port);

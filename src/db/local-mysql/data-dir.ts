@@ -19,21 +19,14 @@ const INIT_DEADLINE_MS = 120_000;
  * later starts would trust. rename(2) replaces an empty directory atomically and fails on a
  * non-empty one, so of two processes initialising at once exactly one wins.
  */
-export async function ensureInitialised(
-  installation: Installation,
-  dataDir: string,
-  log: (msg: string) => void,
-): Promise<void> {
+export async function ensureInitialised(installation: Installation, dataDir: string, log: (msg: string) => void): Promise<void> {
   if (await isInitialised(dataDir)) return;
   const entries = await fs.readdir(dataDir).catch((err: unknown) => {
     if (isErrno(err, 'ENOENT')) return [];
     throw err;
   });
   if (entries.length > 0) {
-    throw new LocalMysqlError(
-      `${dataDir} is neither empty nor an initialised data dir (it has no mysql/ system ` +
-        `schema); refusing to initialise over it.`,
-    );
+    throw new LocalMysqlError(`${dataDir} is neither empty nor an initialised data dir (it has no mysql/ system schema); refusing to initialise over it.`);
   }
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
   await removeAbandonedInitDirs(dataDir);
@@ -49,11 +42,7 @@ export async function ensureInitialised(
       await run(command, args, INIT_DEADLINE_MS, { ...process.env, TMPDIR: privateTmp });
     } catch (err) {
       const output = err instanceof RunError ? `${err.stdout}\n${err.stderr}` : '';
-      throw new LocalMysqlError(
-        `Initialising ${dataDir} with ${command} failed`,
-        tail(output, LOG_TAIL_BYTES),
-        { cause: err },
-      );
+      throw new LocalMysqlError(`Initialising ${dataDir} with ${command} failed`, tail(output, LOG_TAIL_BYTES), { cause: err });
     } finally {
       await fs.rm(privateTmp, { recursive: true, force: true });
     }

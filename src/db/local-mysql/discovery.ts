@@ -75,10 +75,7 @@ export async function findInstallation(searchPath: readonly string[]): Promise<I
   };
 }
 
-async function findExecutable(
-  names: readonly string[],
-  dirs: readonly string[],
-): Promise<string | undefined> {
+async function findExecutable(names: readonly string[], dirs: readonly string[]): Promise<string | undefined> {
   for (const name of names) {
     for (const dir of dirs) {
       const candidate = path.join(dir, name);

@@ -9,8 +9,8 @@ import * as fs from 'node:fs/promises';
 import { liveUsers, registerUser } from './holders.js';
 import { forgetLiveServer } from './live-servers.js';
 import { LocalMysqlError } from './local-mysql-error.js';
-import { KILL_DEADLINE_MS, STOP_DEADLINE_MS, type ServerHandle } from './server-handle.js';
-import { startServer, type ServerContext } from './start-server.js';
+import { KILL_DEADLINE_MS, type ServerHandle, STOP_DEADLINE_MS } from './server-handle.js';
+import { type ServerContext, startServer } from './start-server.js';
 import { removeState } from './state-file.js';
 
 export interface LocalMysql {
@@ -66,9 +66,7 @@ export class LocalMysqlInstance implements LocalMysql {
     const deadlineMs = signal === 'SIGKILL' ? KILL_DEADLINE_MS : STOP_DEADLINE_MS;
     this.handle.signal(signal);
     if (!(await this.handle.waitForExit(deadlineMs))) {
-      throw new LocalMysqlError(
-        `Server pid ${this.pid} still running ${deadlineMs} ms after ${signal}`,
-      );
+      throw new LocalMysqlError(`Server pid ${this.pid} still running ${deadlineMs} ms after ${signal}`);
     }
     forgetLiveServer(this.pid);
   }

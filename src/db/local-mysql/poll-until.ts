@@ -3,11 +3,7 @@
  * Used for what gives no event to wait on: a server accepting connections, a process we did
  * not spawn going away.
  */
-export async function pollUntil(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs: number,
-): Promise<boolean> {
+export async function pollUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return true;

@@ -14,24 +14,14 @@ export class RunError extends Error {
   }
 }
 
-export function run(
-  command: string,
-  args: readonly string[],
-  timeoutMs: number,
-  env?: NodeJS.ProcessEnv,
-): Promise<{ stdout: string; stderr: string }> {
+export function run(command: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', ...(env ? { env } : {}) },
-      (err, stdout, stderr) => {
-        if (err) {
-          reject(new RunError(`${command} failed: ${err.message}`, stdout, stderr, { cause: err }));
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', ...(env ? { env } : {}) }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new RunError(`${command} failed: ${err.message}`, stdout, stderr, { cause: err }));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
   });
 }

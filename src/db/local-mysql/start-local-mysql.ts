@@ -4,11 +4,11 @@ import * as path from 'node:path';
 import { adoptRunningServer, findRunningServer } from './adoption.js';
 import { ensureInitialised } from './data-dir.js';
 import { defaultSearchPath, findInstallation } from './discovery.js';
-import { LocalMysqlInstance, type LocalMysql } from './lifecycle.js';
+import { type LocalMysql, LocalMysqlInstance } from './lifecycle.js';
 import { LocalMysqlError } from './local-mysql-error.js';
-import type { ServerHandle } from './server-handle.js';
 import { socketPathFor } from './server-files.js';
-import { startServer, type ServerContext } from './start-server.js';
+import type { ServerHandle } from './server-handle.js';
+import { type ServerContext, startServer } from './start-server.js';
 
 const DEFAULT_DATABASE = 'payments';
 
@@ -48,8 +48,7 @@ export async function startLocalMysql(opts: StartLocalMysqlOptions): Promise<Loc
   if (running !== undefined) {
     if (opts.reuseRunning !== true) {
       throw new LocalMysqlError(
-        `A server (pid ${running.pid}) is already running on ${dataDir}; stop it ` +
-          `(kill ${running.pid}) or pass reuseRunning to use it.`,
+        `A server (pid ${running.pid}) is already running on ${dataDir}; stop it ` + `(kill ${running.pid}) or pass reuseRunning to use it.`,
       );
     }
     const instance = await adoptRunningServer({

@@ -1,5 +1,5 @@
 /** Spawning a server on an initialised data dir, waiting until it answers, and preparing it. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import { withConnection } from './connection.js';
@@ -9,8 +9,8 @@ import { rememberLiveServer } from './live-servers.js';
 import { LocalMysqlError } from './local-mysql-error.js';
 import { pollUntil } from './poll-until.js';
 import { isRoot } from './processes.js';
-import { ChildServerHandle, KILL_DEADLINE_MS, type ServerHandle } from './server-handle.js';
 import { ERROR_LOG, OUTPUT_LOG, PID_FILE, readLogTail } from './server-files.js';
+import { ChildServerHandle, KILL_DEADLINE_MS, type ServerHandle } from './server-handle.js';
 import { writeState } from './state-file.js';
 
 /**
@@ -101,11 +101,7 @@ export async function startServer(ctx: ServerContext, port: number): Promise<Ser
   return handle;
 }
 
-async function waitUntilReady(
-  ctx: ServerContext,
-  handle: ServerHandle,
-  errorLogStart: number,
-): Promise<void> {
+async function waitUntilReady(ctx: ServerContext, handle: ServerHandle, errorLogStart: number): Promise<void> {
   let lastError: unknown;
   const ready = await pollUntil(
     async () => {
@@ -146,9 +142,7 @@ async function waitUntilReady(
 export async function prepareServer(ctx: ServerContext, port: number): Promise<void> {
   const db = quoteIdentifier(ctx.database);
   await withConnection({ socketPath: ctx.socketPath }, async (c) => {
-    const [rows] = await c.query(
-      "SELECT 1 FROM mysql.user WHERE user = 'root' AND host = '127.0.0.1'",
-    );
+    const [rows] = await c.query("SELECT 1 FROM mysql.user WHERE user = 'root' AND host = '127.0.0.1'");
     if (Array.isArray(rows) && rows.length === 0) {
       await c.query("CREATE USER 'root'@'127.0.0.1'");
       await c.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION");
@@ -157,9 +151,7 @@ export async function prepareServer(ctx: ServerContext, port: number): Promise<v
     // default collations differ and are case-insensitive). Tables may still choose their own.
     await c.query(`CREATE DATABASE IF NOT EXISTS ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   });
-  await withConnection({ host: '127.0.0.1', port, database: ctx.database }, (c) =>
-    c.query('SELECT 1'),
-  );
+  await withConnection({ host: '127.0.0.1', port, database: ctx.database }, (c) => c.query('SELECT 1'));
 }
 
 function quoteIdentifier(name: string): string {

@@ -8,13 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2';
-import { startGaleraCluster, type GaleraCluster } from '../../../scripts/galera/cluster.js';
+import { type GaleraCluster, startGaleraCluster } from '../../../scripts/galera/cluster.js';
 import { findGaleraBinaries } from '../../../scripts/galera/galera-binaries.js';
 import { migrate } from '../../../src/db/migrations.js';
 import { createPool, type Pool } from '../../../src/db/pool.js';
 import { CaptureMethod, CreateChargeRequest } from '../../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../../src/merchants/merchant-store.js';
-import { startProviderSimulator, type ProviderSimulator } from '../../../src/simulator/simulator.js';
+import { type ProviderSimulator, startProviderSimulator } from '../../../src/simulator/simulator.js';
 import { metadata } from '../../support/grpc-client.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../../support/test-server.js';
 
@@ -120,8 +120,14 @@ export class RawCallers {
   create(instance: number, request: Uint8Array, md: grpc.Metadata, deadlineMs: number): Promise<RawAnswer> {
     const client = this.clients[instance % this.clients.length]!;
     return new Promise((resolve) => {
-      client.makeUnaryRequest<Uint8Array, Buffer>(CREATE, (b) => Buffer.from(b), (b) => b, request, md, { deadline: Date.now() + deadlineMs }, (err, bytes) =>
-        resolve(err ? { error: err } : { ...(bytes ? { bytes } : {}) }),
+      client.makeUnaryRequest<Uint8Array, Buffer>(
+        CREATE,
+        (b) => Buffer.from(b),
+        (b) => b,
+        request,
+        md,
+        { deadline: Date.now() + deadlineMs },
+        (err, bytes) => resolve(err ? { error: err } : { ...(bytes ? { bytes } : {}) }),
       );
     });
   }

@@ -38,7 +38,15 @@ export const paymentMethodArb: fc.Arbitrary<string> = fc.oneof(
 
 /** Known values, and numbers the enum does not define (negative ones included: int32 on the wire). */
 export const captureMethodArb: fc.Arbitrary<number> = fc.oneof(
-  { arbitrary: fc.constantFrom(CaptureMethod.CAPTURE_METHOD_UNSPECIFIED, CaptureMethod.CAPTURE_METHOD_AUTOMATIC, CaptureMethod.CAPTURE_METHOD_MANUAL, CaptureMethod.CAPTURE_METHOD_MANUAL), weight: 8 },
+  {
+    arbitrary: fc.constantFrom(
+      CaptureMethod.CAPTURE_METHOD_UNSPECIFIED,
+      CaptureMethod.CAPTURE_METHOD_AUTOMATIC,
+      CaptureMethod.CAPTURE_METHOD_MANUAL,
+      CaptureMethod.CAPTURE_METHOD_MANUAL,
+    ),
+    weight: 8,
+  },
   { arbitrary: fc.oneof(fc.constantFrom(-1, 3, 2 ** 31 - 1, -(2 ** 31)), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), weight: 1 },
 );
 
@@ -67,7 +75,10 @@ export class MetadataSpec {
 const metadataKeyArb = fc.oneof({ arbitrary: shortText.filter((t) => t.count > 0), weight: 3 }, { arbitrary: textNear(LIMITS.metadataKey), weight: 1 });
 /** Free entries, now and then under the key the service reserves. */
 const extraEntriesArb = fc.array(
-  fc.tuple(fc.oneof({ arbitrary: shortText, weight: 9 }, { arbitrary: fc.constant(LIMITS.reservedMetadataKey).map((k) => new Text([...k], k.length)), weight: 1 }), shortText),
+  fc.tuple(
+    fc.oneof({ arbitrary: shortText, weight: 9 }, { arbitrary: fc.constant(LIMITS.reservedMetadataKey).map((k) => new Text([...k], k.length)), weight: 1 }),
+    shortText,
+  ),
   { maxLength: 2 },
 );
 

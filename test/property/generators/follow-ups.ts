@@ -62,11 +62,14 @@ export const relativeAmountArb: fc.Arbitrary<RelativeAmount> = fc.oneof(
 
 /** Defined reasons, and numbers the enum does not define (the int32 edges included). */
 export const refundReasonArb: fc.Arbitrary<number> = fc.oneof(
-  { arbitrary: fc.constantFrom(
+  {
+    arbitrary: fc.constantFrom(
       RefundReason.REFUND_REASON_UNSPECIFIED,
       RefundReason.REFUND_REASON_DUPLICATE,
       RefundReason.REFUND_REASON_FRAUDULENT,
       RefundReason.REFUND_REASON_REQUESTED_BY_CUSTOMER,
-    ), weight: 8 },
+    ),
+    weight: 8,
+  },
   { arbitrary: fc.oneof(fc.constantFrom(-1, 4, 2 ** 31 - 1, -(2 ** 31)), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), weight: 1 },
 );

@@ -25,7 +25,10 @@ export function isValidKind(k: KeySpec): boolean {
   return k.kind === 'valid' || k.kind === 'reuse';
 }
 
-const keyPattern = fc.oneof(fc.constantFrom(...KEY_CHARS).map((c) => [c]), fc.array(fc.constantFrom(...KEY_CHARS), { minLength: 2, maxLength: 6 }));
+const keyPattern = fc.oneof(
+  fc.constantFrom(...KEY_CHARS).map((c) => [c]),
+  fc.array(fc.constantFrom(...KEY_CHARS), { minLength: 2, maxLength: 6 }),
+);
 
 /** Valid keys: 1 to the maximum printable ASCII characters, the maximum and short ones more often. */
 export const validKeyArb: fc.Arbitrary<KeySpec> = fc

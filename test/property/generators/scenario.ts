@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { createChargeArb, plainCreateChargeArb, type CreateChargeSpec } from './create-charge.js';
-import { refundReasonArb, relativeAmountArb, targetArb, type RelativeAmount, type TargetSpec } from './follow-ups.js';
-import { keyArb, type KeySpec } from './idempotency-key.js';
+import { type CreateChargeSpec, createChargeArb, plainCreateChargeArb } from './create-charge.js';
+import { type RelativeAmount, refundReasonArb, relativeAmountArb, type TargetSpec, targetArb } from './follow-ups.js';
+import { type KeySpec, keyArb } from './idempotency-key.js';
 
 /** One generated request of a scenario. */
 export type Step =

@@ -102,7 +102,9 @@ export const anyChar: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** One character of a single UTF-8 width or JSON-escaped width (controls), repeated: the worst case for a byte limit. */
-const widestChar: fc.Arbitrary<string> = fc.constantFrom('twoByte', 'threeByte', 'fourByte', 'control', 'nul').chain((cls) => charOfClass(cls as keyof typeof CHAR_CLASSES));
+const widestChar: fc.Arbitrary<string> = fc
+  .constantFrom('twoByte', 'threeByte', 'fourByte', 'control', 'nul')
+  .chain((cls) => charOfClass(cls as keyof typeof CHAR_CLASSES));
 
 /** A pattern of one repeated character, most often a wide one, or a short mix of widths. */
 export const textPattern: fc.Arbitrary<string[]> = fc.oneof(
