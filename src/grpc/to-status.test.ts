@@ -3,9 +3,9 @@ import * as net from 'node:net';
 import { Writable } from 'node:stream';
 import { status as Code, Metadata, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import pino from 'pino';
 import { sharedPool } from '../../test/support/database.js';
 import { createPool } from '../db/pool.js';
+import { createLogger } from '../logger.js';
 import { ApiError } from './api-error.js';
 import { decodeStatusDetails } from './status-details.js';
 import { STATUS_DETAILS_KEY, STORE_BUSY_REASON, STORE_UNAVAILABLE_REASON, toStatus } from './to-status.js';
@@ -99,7 +99,8 @@ describe('unary (the handler adapter)', () => {
         done();
       },
     });
-    const handler = unary(pino({ level: 'info' }, sink), 'GetCharge', () => Promise.reject(err));
+    // The service's logger: its error serializer is the one redaction point.
+    const handler = unary(createLogger('info', sink), 'GetCharge', () => Promise.reject(err));
     // The adapter reads only the request and its metadata from the call.
     const call = { request: {}, metadata: new Metadata() } as unknown as ServerUnaryCall<object, object>;
     const error = await new Promise<Partial<ServiceError> | null>((resolve) => handler(call, (e) => resolve(e)));
