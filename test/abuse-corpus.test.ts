@@ -1,3 +1,5 @@
+// Over 400 lines but one idea: the abuse corpus, one case per test against one shared server.
+
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';

@@ -1,3 +1,5 @@
+// Over 400 lines but one idea: one benchmark run (setup, the measured rounds, the report), read top to bottom.
+
 /**
  * Cost as the data grows: first calls and replays against a database whose idempotency_keys
  * and charges tables hold `--rows` rows each (default 10 million), side by side with the same

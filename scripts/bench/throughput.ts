@@ -1,3 +1,5 @@
+// Over 400 lines but one idea: one benchmark run (setup, the measured rounds, the report), read top to bottom.
+
 /**
  * Cost of exactly-once: throughput and latency of the idempotent CreateCharge
  * against its ceilings, at several concurrencies, in one run.
