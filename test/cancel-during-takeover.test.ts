@@ -78,9 +78,10 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
       expect((await done)?.code).to.equal(grpc.status.CANCELLED);
       openGate();
 
-      // The interceptor ends the taken-over claim on its own; wait for that write.
+      // The interceptor ends the taken-over claim on its own; poll for that write (up to 10 s:
+      // on a loaded machine it has taken more than the 2 s this once allowed).
       let row: RowDataPacket | undefined;
-      for (let i = 0; i < 100; i++) {
+      for (const until = Date.now() + 10_000; Date.now() < until; ) {
         const [rows] = await pool.query<RowDataPacket[]>(
           'SELECT state, lease_version, locked_until <= NOW(6) AS lease_over FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?',
           [merchantId, key],
