@@ -4,7 +4,7 @@
  * the SIGKILL of one instance in the middle round.
  */
 import type { ProviderSimulator } from '../../../src/simulator/simulator.js';
-import { seededRandom } from './seeded-random.js';
+import { seededRandom } from '../../chaos/seeded-random.js';
 
 /**
  * Provider latency, one of these per PaymentIntent request (about a third
