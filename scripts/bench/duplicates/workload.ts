@@ -7,9 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { CaptureMethod, type Charge, type CreateChargeRequest, type PaymentServiceClient } from '../../../src/gen/payments/v1/payments.js';
+import { seededRandom } from '../../chaos/seeded-random.js';
 import { PROVIDER_LATENCIES_MS } from './faults.js';
 import type { Options, TapsOn } from './options.js';
-import { seededRandom } from '../../chaos/seeded-random.js';
 
 /** Share of calls that meet a simulated network timeout. */
 export const TIMEOUT_SHARE = 0.1;
