@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_IN_FLIGHT_PER_MERCHANT } from './grpc/merchant-concurrency-interceptor.js';
 import { DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
+import { DEFAULT_HOLDER_TIMEOUT_SECONDS, MAX_HOLDER_TIMEOUT_SECONDS } from './idempotency/lease-holder.js';
 
 /** At most about 6.5 GB of outcomes at the largest entry size kept. */
 const MAX_REPLAY_CACHE_ENTRIES = 1_000_000;
@@ -40,6 +41,8 @@ export interface Config {
   replayCacheEntries: number;
   /** Longest time a concurrent duplicate waits for the leader before ABORTED. */
   inFlightWaitMs: number;
+  /** Seconds without a liveness renewal after which an instance's leases may be taken over; 0: leases only. */
+  holderTimeoutSeconds: number;
   /** Mean pause between background completer passes (rows left in progress past their lease). */
   completerIntervalMs: number;
   /** Mean pause between reaper passes (completed rows past their expiry). */
@@ -182,6 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
     providerTimeoutMs: Math.min(MAX_PROVIDER_TIMEOUT_MS, (leaseSeconds * 1000) / 2),
     replayCacheEntries: boundedInt(env, 'IDEMPOTENCY_REPLAY_CACHE_ENTRIES', DEFAULT_REPLAY_CACHE_ENTRIES, MAX_REPLAY_CACHE_ENTRIES),
     inFlightWaitMs: positiveInt(env, 'IDEMPOTENCY_WAIT_MS', 10_000),
+    holderTimeoutSeconds: boundedInt(env, 'IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS', DEFAULT_HOLDER_TIMEOUT_SECONDS, MAX_HOLDER_TIMEOUT_SECONDS),
     completerIntervalMs: positiveInt(env, 'IDEMPOTENCY_COMPLETER_INTERVAL_MS', 5_000),
     reaperIntervalMs: positiveInt(env, 'IDEMPOTENCY_REAPER_INTERVAL_MS', 60_000),
     claimStatement: claimStatementSetting(env),

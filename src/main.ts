@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     replayCacheEntries: config.replayCacheEntries,
     credentials: serverCredentials,
     metrics,
+    holderTimeoutSeconds: config.holderTimeoutSeconds,
     completerIntervalMs: config.completerIntervalMs,
     reaperIntervalMs: config.reaperIntervalMs,
     claimStatement: config.claimStatement,

@@ -15,6 +15,7 @@ import { StoreReadiness } from './grpc/store-readiness.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
 import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
 import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
+import { DEFAULT_HOLDER_TIMEOUT_SECONDS, LeaseHolder } from './idempotency/lease-holder.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
 import { withRawMessages } from './idempotency/raw-response.js';
 import { Reaper } from './idempotency/reaper.js';
@@ -59,6 +60,12 @@ export interface ServerOptions {
    */
   withoutIdempotency?: ClaimedCall;
   metrics?: ServerMetrics;
+  /**
+   * Seconds after which an instance that stopped renewing its liveness (killed, frozen, cut off
+   * from the database) is gone, and the rows it leased may be taken over before their lease ends
+   * (IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS; default DEFAULT_HOLDER_TIMEOUT_SECONDS; 0: leases only).
+   */
+  holderTimeoutSeconds?: number;
   /** Background completer pass interval; 0 disables it. */
   completerIntervalMs?: number;
   /** Reaper pass interval; 0 disables it. */
@@ -119,7 +126,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const apiKeys: ApiKeyAuthenticator = o.apiKeys ?? apiKeyIndex!;
   const observe = o.metrics?.observe;
   const claimStatement = o.claimStatement ?? 'auto';
-  const store = new MysqlIdempotencyStore(o.pool, claimStatement === 'auto' ? {} : { insertReturning: claimStatement === 'returning' });
+  const holderTimeoutSeconds = o.holderTimeoutSeconds ?? DEFAULT_HOLDER_TIMEOUT_SECONDS;
+  const holder = !o.withoutIdempotency && holderTimeoutSeconds > 0 ? new LeaseHolder(o.pool, { timeoutSeconds: holderTimeoutSeconds, log: o.log }) : undefined;
+  // Before the first call: a claim records this instance only once its liveness row exists.
+  await holder?.start();
+  const store = new MysqlIdempotencyStore(o.pool, {
+    ...(claimStatement === 'auto' ? {} : { insertReturning: claimStatement === 'returning' }),
+    ...(holder ? { holder } : {}),
+  });
   // Health: "" is liveness (the process answers) and stays SERVING until shutdown; the payment
   // service's name is readiness: SERVING only while the store answers.
   const health = new HealthImplementation({ '': 'SERVING', [PAYMENT_SERVICE_NAME]: 'NOT_SERVING' });
@@ -216,6 +230,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           resolve();
         });
       });
+      // Drained: whatever this instance still holds (outcomes kept for recovery) is taken over at once.
+      await holder?.stop();
     },
   };
 }

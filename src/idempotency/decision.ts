@@ -27,6 +27,8 @@ export function decide(record: IdempotencyRecord, request: ClaimRequest): Decisi
   if (record.state === KeyState.Completed) return { kind: 'replay' };
   if (record.state === KeyState.NeedsAttention) return { kind: 'needs_attention' };
   const lockedUntil = record.lockedUntil?.getTime() ?? 0;
-  if (lockedUntil > now) return { kind: 'wait', leaseRemainingMs: lockedUntil - now };
+  // A holder that stopped renewing (killed, frozen) leaves its lease to be taken over at once;
+  // the takeover's own condition re-checks it in the database.
+  if (lockedUntil > now && record.holderGone !== true) return { kind: 'wait', leaseRemainingMs: lockedUntil - now };
   return { kind: 'take_over' };
 }

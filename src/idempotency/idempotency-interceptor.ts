@@ -46,7 +46,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
       const pending = polls.get(id);
       if (pending !== undefined) return pending;
       const p = delay(afterMs)
-        .then(() => options.store.read(scope, key))
+        .then(() => options.store.readWaiting(scope, key))
         .finally(() => polls.delete(id));
       polls.set(id, p);
       return p;

@@ -41,7 +41,9 @@ export interface IdempotencyStore {
   /** Claims the key with one INSERT on the unique index; hands back the existing row when it loses. */
   claim(input: ClaimInput): Promise<ClaimResult>;
   read(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
-  /** Takes over an in-progress row whose lease expired; undefined when someone else got it first. */
+  /** The same read for a caller waiting on an in-progress row: it also tells whether the lease's holder is gone (`holderGone`). */
+  readWaiting(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** Takes over an in-progress row whose lease expired or whose holder is gone; undefined when someone else got it first. */
   takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined>;
   /**
    * Moves the row to `point` and runs `writes` in the same transaction; undefined when fenced
@@ -62,7 +64,7 @@ export interface IdempotencyStore {
   abandon(fence: Fence): Promise<boolean>;
   /** Deletes a completed row past its expiry so the key can be claimed anew. */
   deleteExpired(record: IdempotencyRecord): Promise<void>;
-  /** In-progress rows of `methods` with a stored request whose lease has expired, oldest first (for the background completer). */
+  /** In-progress rows of `methods` with a stored request whose lease has expired or whose holder is gone, oldest first (for the background completer). */
   findAbandoned(limit: number, methods: string[]): Promise<IdempotencyRecord[]>;
   /** Deletes up to `limit` completed rows past their expiry; returns how many. Never touches in-progress rows. */
   reapExpired(limit: number): Promise<number>;

@@ -5,6 +5,7 @@ import type { Pool } from '../db/pool.js';
 import { execute, query, queryOn } from '../db/query.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import { HOLDER_GONE } from './lease-holder.js';
 import { type Fence, type IdempotencyRecord, KeyState, parseKeyState, parseRecoveryPoint, type RecoveryPoint, type StoredResponse } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
@@ -55,6 +56,7 @@ interface Row extends RowDataPacket {
   expires_at: Date;
   claim_token: Buffer | null;
   db_now: Date;
+  holder_gone?: number;
 }
 
 /** Most outcomes carry no trailers (`[]`): those are not parsed. */
@@ -90,10 +92,13 @@ function toRecord(row: Row): IdempotencyRecord {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     dbNow: row.db_now,
+    ...(row.holder_gone !== undefined ? { holderGone: Number(row.holder_gone) === 1 } : {}),
   };
 }
 
 const READ_BY_KEY = `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
+/** The same row for a waiter, which also needs to know whether the lease's holder is still alive. */
+const READ_WAITING = `SELECT ${COLUMNS}, ${HOLDER_GONE} AS holder_gone FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
 
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
@@ -111,6 +116,8 @@ export function supportsInsertReturning(version: string, galera = false): boolea
 export interface MysqlIdempotencyStoreOptions {
   /** Claim with `INSERT ... RETURNING` (MariaDB 10.5+, not Galera); by default detected from the server. */
   insertReturning?: boolean;
+  /** This instance as a lease holder: claims and takeovers record it, so a crash frees its rows early. */
+  holder?: { id(): Buffer | null };
 }
 
 /** Bytes of a claim token: 128 random bits, never equal for two claims. */
@@ -148,8 +155,8 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       }
       const insert = `INSERT INTO idempotency_keys
           (merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state, recovery_point,
-           locked_until, lease_version, claim_token, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, ?, NOW(6) + INTERVAL ? SECOND)`;
+           locked_until, lease_version, claim_token, lease_holder, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 'in_progress', ?, NOW(6) + INTERVAL ? SECOND, 1, ?, ?, NOW(6) + INTERVAL ? SECOND)`;
       // The read-back goes by key, not by LAST_INSERT_ID(): the row that committed for this key
       // is the one that decides, and the token says whether it is ours.
       return returning
@@ -190,6 +197,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
       input.recoveryPoint,
       input.leaseSeconds,
       token,
+      this.options.holder?.id() ?? null,
       input.ttlSeconds,
       ...(returning ? [] : [input.scope, input.key]),
     ];
@@ -218,15 +226,21 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
+  async readWaiting(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const rows = await execute<Row[]>(this.pool, READ_WAITING, [scope, key]);
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
   async takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
-    // Conditional on the version we saw and on the lease having expired by the
-    // database clock: of several instances racing to take over, exactly one matches.
+    // Conditional on the version we saw and on the lease having ended by the database clock
+    // (expired, or its holder stopped renewing): of several instances racing to take over,
+    // exactly one matches.
     const [results] = await retryingDeadlocks(() =>
       this.pool.query(
-        `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND
-        WHERE id = ? AND lease_version = ? AND state = 'in_progress' AND (locked_until IS NULL OR locked_until <= NOW(6));
+        `UPDATE idempotency_keys SET lease_version = lease_version + 1, locked_until = NOW(6) + INTERVAL ? SECOND, lease_holder = ?
+        WHERE id = ? AND lease_version = ? AND state = 'in_progress' AND (locked_until IS NULL OR locked_until <= NOW(6) OR ${HOLDER_GONE});
        SELECT ${COLUMNS} FROM idempotency_keys WHERE id = ?`,
-        [leaseSeconds, record.id, record.leaseVersion, record.id],
+        [leaseSeconds, this.options.holder?.id() ?? null, record.id, record.leaseVersion, record.id],
       ),
     );
     const [update, rows] = results as [ResultSetHeader, Row[]];
@@ -369,7 +383,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     // another version during a rolling deploy) must never fill the batch and starve the rest.
     const [rows] = await this.pool.query<Row[]>(
       `SELECT ${COLUMNS} FROM idempotency_keys
-        WHERE state = 'in_progress' AND locked_until <= NOW(6) AND request_body IS NOT NULL AND method IN (?)
+        WHERE state = 'in_progress' AND (locked_until <= NOW(6) OR ${HOLDER_GONE}) AND request_body IS NOT NULL AND method IN (?)
         ORDER BY locked_until LIMIT ?`,
       [methods, limit],
     );

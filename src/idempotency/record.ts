@@ -60,6 +60,11 @@ export interface IdempotencyRecord {
   expiresAt: Date;
   /** NOW(6) of the database when the row was read: all lease arithmetic uses this clock. */
   dbNow: Date;
+  /**
+   * The row's lease holder has stopped renewing (see LeaseHolder), so its lease may be taken
+   * over before `lockedUntil`. Only a waiter's read asks; absent means not known.
+   */
+  holderGone?: boolean;
 }
 
 /** The outcome replayed to retries. */

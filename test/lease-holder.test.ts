@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { RowDataPacket } from 'mysql2';
+import { CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
+import { decide } from '../src/idempotency/decision.js';
+import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from '../src/idempotency/fingerprint.js';
+import { LeaseHolder } from '../src/idempotency/lease-holder.js';
+import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
+import { RecoveryPoint } from '../src/idempotency/record.js';
+import { createLogger } from '../src/logger.js';
+import { MerchantStore } from '../src/merchants/merchant-store.js';
+import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
+import { sharedDatabaseUrl, sharedPool } from './support/database.js';
+import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
+
+const PATH = PaymentServiceService.createCharge.path;
+const log = createLogger('silent');
+
+function chargeRequest(order: string): CreateChargeRequest {
+  return { amount: '4100', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
+}
+
+function payloadOf(request: CreateChargeRequest) {
+  const canonical = canonicalBytes(request, (v) => CreateChargeRequest.encode(v as CreateChargeRequest).finish());
+  return { fingerprint: fingerprintOf(PATH, canonical), fingerprintVersion: FINGERPRINT_VERSION, requestBody: canonical };
+}
+
+/** The SQL comparisons only: a long lease, so anything taken over early was taken because its holder is gone. */
+describe('lease holders in the store', () => {
+  const holders: LeaseHolder[] = [];
+  afterEach(async () => {
+    await Promise.all(holders.splice(0).map((h) => h.stop()));
+  });
+
+  /** A holder that renews rarely (timeout 1 h), so a test decides when it looks gone. */
+  async function holder(): Promise<LeaseHolder> {
+    const h = new LeaseHolder(await sharedPool(), { timeoutSeconds: 3600, log });
+    holders.push(h);
+    await h.start();
+    return h;
+  }
+
+  async function claimWith(store: MysqlIdempotencyStore, scope: string) {
+    const claimed = await store.claim({
+      scope,
+      key: randomUUID(),
+      method: PATH,
+      payload: payloadOf(chargeRequest(scope)),
+      recoveryPoint: RecoveryPoint.ProviderRequested,
+      ttlSeconds: 3600,
+      leaseSeconds: 600,
+    });
+    expect(claimed.won).to.equal(true);
+    return claimed.record;
+  }
+
+  it("takes over a row whose holder stopped renewing, long before its lease ends, and fences the holder's writes", async () => {
+    const pool = await sharedPool();
+    const [a, b] = [await holder(), await holder()];
+    const storeA = new MysqlIdempotencyStore(pool, { holder: a });
+    const storeB = new MysqlIdempotencyStore(pool, { holder: b });
+    const scope = `mer_holder_${randomUUID().slice(0, 8)}`;
+    const row = await claimWith(storeA, scope);
+
+    // Alive: the waiter waits, and a takeover attempt matches nothing.
+    const alive = (await storeB.readWaiting(scope, row.key))!;
+    expect(alive.holderGone).to.equal(false);
+    expect(decide(alive, { method: PATH, samePayloadAs: () => true }).kind).to.equal('wait');
+    expect(await storeB.takeOver(alive, 600)).to.equal(undefined);
+    expect(await storeB.findAbandoned(100, [PATH]).then((rows) => rows.some((r) => r.id === row.id))).to.equal(false);
+
+    // A's last renewal runs out (as when it is killed or frozen).
+    await pool.query('UPDATE lease_holders SET alive_until = NOW(6) - INTERVAL 1 SECOND WHERE holder_id = ?', [a.id()]);
+    const gone = (await storeB.readWaiting(scope, row.key))!;
+    expect(gone.holderGone).to.equal(true);
+    expect(decide(gone, { method: PATH, samePayloadAs: () => true }).kind).to.equal('take_over');
+    expect(await storeB.findAbandoned(100, [PATH]).then((rows) => rows.some((r) => r.id === row.id))).to.equal(true);
+    const taken = await storeB.takeOver(gone, 600);
+    expect(taken?.leaseVersion).to.equal(row.leaseVersion + 1);
+    const [holderRows] = await pool.query<RowDataPacket[]>('SELECT lease_holder FROM idempotency_keys WHERE id = ?', [row.id]);
+    expect(Buffer.from(holderRows[0]!['lease_holder'] as Buffer).equals(b.id()!)).to.equal(true);
+
+    // A was only slow: everything it writes now is fenced out.
+    const fenceA = { id: row.id, leaseVersion: row.leaseVersion };
+    expect(await storeA.complete(fenceA, { code: Code.OK, message: '', body: Buffer.from('a'), trailers: [] }, [], 3600)).to.equal(undefined);
+    expect(await storeA.release(fenceA)).to.equal(false);
+    // B now holds it, alive: nobody else takes it over.
+    expect(await storeA.takeOver((await storeA.readWaiting(scope, row.key))!, 600)).to.equal(undefined);
+  });
+
+  it('counts a holder that removed itself (stopped gracefully) as gone', async () => {
+    const pool = await sharedPool();
+    const a = await holder();
+    const store = new MysqlIdempotencyStore(pool, { holder: a });
+    const scope = `mer_holder_${randomUUID().slice(0, 8)}`;
+    const row = await claimWith(store, scope);
+    await a.stop();
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM lease_holders WHERE holder_id = ?', [a.id()]);
+    expect(Number(rows[0]!['n'])).to.equal(0);
+    const read = (await new MysqlIdempotencyStore(pool).readWaiting(scope, row.key))!;
+    expect(read.holderGone).to.equal(true);
+    expect(await new MysqlIdempotencyStore(pool).takeOver(read, 600)).to.not.equal(undefined);
+  });
+
+  it('leaves a row that names no holder (liveness off, or an older build) to its lease alone', async () => {
+    const pool = await sharedPool();
+    const scope = `mer_holder_${randomUUID().slice(0, 8)}`;
+    const row = await claimWith(new MysqlIdempotencyStore(pool), scope);
+    const other = new MysqlIdempotencyStore(pool, { holder: await holder() });
+    const read = (await other.readWaiting(scope, row.key))!;
+    expect(read.holderGone).to.equal(false);
+    expect(await other.takeOver(read, 600)).to.equal(undefined);
+    expect(await other.findAbandoned(100, [PATH]).then((rows) => rows.some((r) => r.id === row.id))).to.equal(false);
+  });
+
+  it('records no holder before its first renewal has committed', () => {
+    const h = new LeaseHolder({} as never, { timeoutSeconds: 5, log });
+    expect(h.id()).to.equal(null);
+  });
+});
+
+describe('server instances as lease holders', function () {
+  this.timeout(180_000);
+  let sim: ProviderSimulator;
+  const processes: ServerProcess[] = [];
+  let env: Record<string, string>;
+
+  before(async () => {
+    sim = await startProviderSimulator();
+    await sharedPool();
+    env = {
+      MYSQL_URL: sharedDatabaseUrl(),
+      PAYMENTS_PROVIDER_URL: sim.url,
+      PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey,
+      // A lease far longer than any wait below: whatever resumes early did so because its holder died.
+      IDEMPOTENCY_LEASE_SECONDS: '120',
+      IDEMPOTENCY_COMPLETER_INTERVAL_MS: '3600000',
+    };
+  });
+  afterEach(() => {
+    sim.faults.clear();
+    sim.releaseHeld();
+  });
+  after(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    await sim.close();
+  });
+
+  async function start(extra: Record<string, string> = {}): Promise<ServerProcess> {
+    const p = await startServerProcess({ ...env, ...extra });
+    processes.push(p);
+    return p;
+  }
+
+  /** Starts a charge on `victim`, lets the provider receive it, and SIGKILLs the victim before it records anything. */
+  async function chargeAndCrash(victim: ServerProcess, apiKey: string, key: string, order: string): Promise<void> {
+    const client = paymentClient(victim.port);
+    sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
+    const pending = callUnary(
+      client,
+      PaymentServiceClient.prototype.createCharge,
+      chargeRequest(order),
+      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+    );
+    await sim.whenHeld(1);
+    await victim.stop('SIGKILL');
+    sim.faults.clear();
+    sim.releaseHeld(); // the provider finishes the charge; its answer goes to a dead process
+    expect((await pending).error).to.not.equal(undefined);
+    client.close();
+  }
+
+  async function retry(port: number, apiKey: string, key: string, order: string) {
+    const client = paymentClient(port);
+    const startedAt = Date.now();
+    const result = await callUnary(
+      client,
+      PaymentServiceClient.prototype.createCharge,
+      chargeRequest(order),
+      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+      { deadline: Date.now() + 60_000 },
+    );
+    client.close();
+    return { ...result, ms: Date.now() - startedAt };
+  }
+
+  it("resumes a SIGKILLed instance's call on another instance within seconds, not the 120 s lease, with one payment", async () => {
+    const { apiKey } = await new MerchantStore(await sharedPool()).create(`holder-${randomUUID()}`);
+    const key = randomUUID();
+    const order = `holder-kill-${key}`;
+    const [victim, survivor] = await Promise.all([start(), start({ IDEMPOTENCY_WAIT_MS: '50000' })]);
+    await chargeAndCrash(victim, apiKey, key, order);
+    const result = await retry(survivor.port, apiKey, key, order);
+    expect(result.error?.message).to.equal(undefined);
+    // The default holder timeout is 5 s; anything under the lease proves the early takeover.
+    expect(result.ms).to.be.below(60_000);
+    const payments = sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order);
+    expect(payments).to.have.length(1);
+    expect(result.response!.providerReference).to.equal(payments[0]!.id);
+  });
+
+  it('with liveness off (IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS=0) the same retry still waits for the lease', async () => {
+    const { apiKey } = await new MerchantStore(await sharedPool()).create(`holder-${randomUUID()}`);
+    const key = randomUUID();
+    const order = `holder-off-${key}`;
+    const off = { IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS: '0' };
+    const [victim, survivor] = await Promise.all([start(off), start({ ...off, IDEMPOTENCY_WAIT_MS: '8000' })]);
+    await chargeAndCrash(victim, apiKey, key, order);
+    const result = await retry(survivor.port, apiKey, key, order);
+    expect(result.error?.code).to.equal(Code.ABORTED);
+    expect(result.error?.details).to.match(/still in progress/);
+  });
+
+  it('never takes over a live holder: a charge held at the provider past the holder timeout keeps its row', async () => {
+    const { apiKey } = await new MerchantStore(await sharedPool()).create(`holder-${randomUUID()}`);
+    const key = randomUUID();
+    const order = `holder-live-${key}`;
+    // A 1 s holder timeout (renewed every 200 ms) and a waiter that waits 4 s: a waiter that
+    // mistook the live leader for gone would take over and send a second provider request.
+    const fast = { IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS: '1' };
+    const [leader, other] = await Promise.all([start(fast), start({ ...fast, IDEMPOTENCY_WAIT_MS: '4000' })]);
+    sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
+    const leaderClient = paymentClient(leader.port);
+    const first = callUnary(
+      leaderClient,
+      PaymentServiceClient.prototype.createCharge,
+      chargeRequest(order),
+      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
+    );
+    await sim.whenHeld(1);
+    const waited = await retry(other.port, apiKey, key, order);
+    expect(waited.error?.code).to.equal(Code.ABORTED);
+    expect(sim.releaseHeld()).to.equal(1);
+    const answer = await first;
+    leaderClient.close();
+    expect(answer.error?.message).to.equal(undefined);
+    expect(sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
+  });
+});
