@@ -1,3 +1,5 @@
+// Over 400 lines but one idea: every statement the idempotency store sends, each next to the reason it is safe.
+
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
