@@ -9,6 +9,13 @@
  * timeout from it (half the lease: 2.5 s).
  */
 export const LEASE_SECONDS = 5;
+/**
+ * Seconds after which an instance that stopped renewing its liveness counts as gone and its
+ * rows are taken over (before their lease): below the lease, so kills, the database crash
+ * (every renewal fails while it is down, and live holders look gone until they renew again)
+ * and the zombie pause all exercise takeovers from holders that are gone, or only look gone.
+ */
+export const HOLDER_TIMEOUT_SECONDS = 2;
 /** Mean pause between background completer passes: rows abandoned by a kill are finished within seconds. */
 export const COMPLETER_INTERVAL_MS = 1_000;
 /**
@@ -23,6 +30,7 @@ export function serviceEnv(mysqlUrl: string, providerUrl: string, providerSecret
     PAYMENTS_PROVIDER_URL: providerUrl,
     PAYMENTS_PROVIDER_SECRET_KEY: providerSecretKey,
     IDEMPOTENCY_LEASE_SECONDS: String(LEASE_SECONDS),
+    IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS: String(HOLDER_TIMEOUT_SECONDS),
     IDEMPOTENCY_COMPLETER_INTERVAL_MS: String(COMPLETER_INTERVAL_MS),
     IDEMPOTENCY_WAIT_MS: String(IN_FLIGHT_WAIT_MS),
     LOG_LEVEL: 'info',
