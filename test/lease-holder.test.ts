@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
+import type { Pool } from '../src/db/pool.js';
 import { CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
 import { decide } from '../src/idempotency/decision.js';
 import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from '../src/idempotency/fingerprint.js';
@@ -97,7 +98,8 @@ describe('lease holders in the store', () => {
     const scope = `mer_holder_${randomUUID().slice(0, 8)}`;
     const row = await claimWith(store, scope);
     await a.stop();
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM lease_holders WHERE holder_id = ?', [a.id()]);
+    expect(a.id()).to.equal(null);
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM lease_holders WHERE holder_id = ?', [a.holderIdentity]);
     expect(Number(rows[0]!['n'])).to.equal(0);
     const read = (await new MysqlIdempotencyStore(pool).readWaiting(scope, row.key))!;
     expect(read.holderGone).to.equal(true);
@@ -115,9 +117,51 @@ describe('lease holders in the store', () => {
     expect(await other.findAbandoned(100, [PATH]).then((rows) => rows.some((r) => r.id === row.id))).to.equal(false);
   });
 
-  it('records no holder before its first renewal has committed', () => {
-    const h = new LeaseHolder({} as never, { timeoutSeconds: 5, log });
+  /** The shared pool, with a switch that makes every statement fail as if the database were down. */
+  async function switchablePool(): Promise<{ pool: Pool; down: (d: boolean) => void }> {
+    const pool = await sharedPool();
+    let isDown = false;
+    const realQuery = pool.pool.query.bind(pool.pool) as (...a: unknown[]) => unknown;
+    const wrapped = Object.create(pool) as Pool;
+    wrapped.pool = Object.create(pool.pool) as Pool['pool'];
+    (wrapped.pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+      if (!isDown) return realQuery(...args);
+      (args[args.length - 1] as (err: Error) => void)(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      return undefined;
+    };
+    return { pool: wrapped, down: (d) => (isDown = d) };
+  }
+
+  it('records no holder before its first renewal has committed, nor once its last committed renewal is half a timeout old', async () => {
+    let clock = 1_000;
+    const db = await switchablePool();
+    const h = new LeaseHolder(db.pool, { timeoutSeconds: 4, log, now: () => clock });
+    holders.push(h);
     expect(h.id()).to.equal(null);
+    await h.start();
+    expect(h.id()?.equals(h.holderIdentity)).to.equal(true);
+    // The database goes away: renewals fail, and the last committed one ages.
+    db.down(true);
+    clock += 1_999;
+    expect(h.id()?.equals(h.holderIdentity)).to.equal(true);
+    clock += 2;
+    expect(h.id()).to.equal(null);
+  });
+
+  it('records itself only once a renewal has landed when the database was down at its start', async () => {
+    const db = await switchablePool();
+    db.down(true);
+    const h = new LeaseHolder(db.pool, { timeoutSeconds: 1, log });
+    holders.push(h);
+    await h.start();
+    expect(h.id()).to.equal(null);
+    db.down(false);
+    // The next renewal (every 200 ms) registers it.
+    const until = Date.now() + 10_000;
+    while (h.id() === null && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(h.id()?.equals(h.holderIdentity)).to.equal(true);
+    const [rows] = await (await sharedPool()).query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM lease_holders WHERE holder_id = ?', [h.holderIdentity]);
+    expect(Number(rows[0]!['n'])).to.equal(1);
   });
 });
 

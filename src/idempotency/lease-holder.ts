@@ -32,6 +32,8 @@ export interface LeaseHolderOptions {
   /** An instance that has not renewed for this long is gone: its leases may be taken over. */
   timeoutSeconds: number;
   log: Logger;
+  /** Monotonic milliseconds (default performance.now); tests pass their own. */
+  now?: () => number;
 }
 
 /**
@@ -45,7 +47,9 @@ export interface LeaseHolderOptions {
  */
 export class LeaseHolder {
   private readonly holderId = randomBytes(HOLDER_ID_BYTES);
-  private registered = false;
+  /** When the last renewal that committed was sent (monotonic ms); undefined before the first. */
+  private renewedAt: number | undefined;
+  private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
   private stopped = false;
@@ -53,14 +57,25 @@ export class LeaseHolder {
   constructor(
     private readonly pool: Pool,
     private readonly o: LeaseHolderOptions,
-  ) {}
+  ) {
+    this.now = o.now ?? (() => performance.now());
+  }
 
   /**
-   * The id to record on a row this instance leases; null until the first renewal committed
-   * (a row naming a holder the database has never seen alive would read as gone at once).
+   * The id to record on a row this instance leases, or null (the row then waits out its lease
+   * after a crash, as without holders) while this instance's own liveness is in doubt: before
+   * its first renewal committed (a row naming a holder the database has never seen alive would
+   * read as gone at once), and once its last committed renewal was sent more than half a
+   * timeout ago (renewals failing or stuck behind a busy database: the row it would name may
+   * run out before the next one lands, and a fresh claim would be taken over under its leader).
    */
   id(): Buffer | null {
-    return this.registered ? this.holderId : null;
+    return this.renewedAt !== undefined && this.now() - this.renewedAt < (this.o.timeoutSeconds * 1000) / 2 ? this.holderId : null;
+  }
+
+  /** This instance's id, whether or not its liveness is in doubt (for operators and tests). */
+  get holderIdentity(): Buffer {
+    return this.holderId;
   }
 
   /** Registers this instance (a database that is down only delays it) and renews from then on. */
@@ -79,6 +94,8 @@ export class LeaseHolder {
 
   private async renew(): Promise<void> {
     if (this.stopped) return;
+    // Taken before sending: the database sets alive_until from its clock when the statement runs, later than this.
+    const sentAt = this.now();
     try {
       await query(
         this.pool,
@@ -86,7 +103,7 @@ export class LeaseHolder {
           ON DUPLICATE KEY UPDATE alive_until = NOW(6) + INTERVAL ? SECOND`,
         [this.holderId, this.o.timeoutSeconds, this.o.timeoutSeconds],
       );
-      this.registered = true;
+      this.renewedAt = sentAt;
     } catch (err) {
       // Not fatal: until a renewal lands again, other instances may take this one's rows over,
       // and the lease version keeps this instance from writing to them.
@@ -100,6 +117,7 @@ export class LeaseHolder {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.renewedAt = undefined;
     clearInterval(this.timer);
     await this.renewing;
     await query(this.pool, 'DELETE FROM lease_holders WHERE holder_id = ?', [this.holderId]).catch((err: unknown) =>
