@@ -1,6 +1,6 @@
 import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from './fingerprint.js';
 import { RawRequest } from './raw-response.js';
-import type { IdempotencyRecord } from './record.js';
+import type { KeyRecord } from './record.js';
 
 /** Canonicalizing a decoded request failed: a bug or a schema problem, never the client's or the store's fault. */
 export class CanonicalizationError extends Error {
@@ -80,7 +80,7 @@ export class CanonicalRequest implements ClaimPayload {
    * only valid UTF-8 and every limit was checked); otherwise by fingerprint,
    * which validates first.
    */
-  samePayloadAs(record: Pick<IdempotencyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
+  samePayloadAs(record: Pick<KeyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
     if (record.fingerprintVersion !== this.fingerprintVersion) return false;
     // Equal bytes decode to the same message, whose canonical form is the stored one.
     if (this.raw !== undefined && record.requestBody !== null && this.raw.equals(record.requestBody)) return true;

@@ -4,7 +4,7 @@ import { scopedKey } from './idempotency-key.js';
 import type { IdempotencyOptions, Shared } from './interceptor-options.js';
 import { KeyedCall } from './keyed-call.js';
 import { readOnlyMethods } from './method-options.js';
-import type { IdempotencyRecord } from './record.js';
+import type { KeyRecord } from './record.js';
 
 export type { IdempotencyOptions } from './interceptor-options.js';
 export { EXPIRES_AT_HEADER, REPLAYED_HEADER } from './keyed-call.js';
@@ -45,7 +45,7 @@ function serializersOf(descriptorSet: Uint8Array, services: ServiceDefinition[])
 export function idempotencyInterceptor(options: IdempotencyOptions): ServerInterceptor {
   // The keyed methods and their request serializers (see keyedMethods).
   const serializers = serializersOf(options.descriptorSet, options.services);
-  const polls = new Map<string, Promise<IdempotencyRecord | undefined>>();
+  const polls = new Map<string, Promise<KeyRecord | undefined>>();
   const shared: Shared = {
     options,
     store: options.store,

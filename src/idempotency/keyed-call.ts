@@ -24,7 +24,7 @@ import { IdempotencyEvent } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { Shared } from './interceptor-options.js';
 import { hasInvalidUtf8, RawRequest, RawResponse, rawRequestOf } from './raw-response.js';
-import { type IdempotencyRecord, RecoveryPoint, type StoredResponse } from './record.js';
+import { type KeyRecord, RecoveryPoint, type StoredResponse } from './record.js';
 import { type Settlement, settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 
@@ -241,7 +241,7 @@ export class KeyedCall {
     });
   }
 
-  private replay(record: IdempotencyRecord): void {
+  private replay(record: KeyRecord): void {
     const response = record.response;
     if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
     if (this.answered) return;
@@ -265,7 +265,7 @@ export class KeyedCall {
     let waitMs = WAIT_FIRST_POLL_MS;
     let waited = false;
     // A completed outcome this process stored or read answers without the database.
-    let record: IdempotencyRecord | undefined = completed?.get(this.scope, this.key);
+    let record: KeyRecord | undefined = completed?.get(this.scope, this.key);
     let source: 'memory' | 'claim' | 'read' = 'memory';
     for (;;) {
       if (record === undefined) {
