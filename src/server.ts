@@ -14,7 +14,7 @@ import { addReflection } from './grpc/reflection.js';
 import { StoreReadiness } from './grpc/store-readiness.js';
 import { BackgroundCompleter } from './idempotency/background-completer.js';
 import { CompletedOutcomes, DEFAULT_REPLAY_CACHE_ENTRIES } from './idempotency/completed-outcomes.js';
-import { idempotencyInterceptor } from './idempotency/idempotency-interceptor.js';
+import { idempotencyInterceptor, keyedMethods } from './idempotency/idempotency-interceptor.js';
 import { DEFAULT_HOLDER_TIMEOUT_SECONDS, LeaseHolder } from './idempotency/lease-holder.js';
 import { MysqlIdempotencyStore } from './idempotency/mysql-idempotency-store.js';
 import { withRawMessages } from './idempotency/raw-response.js';
@@ -177,7 +177,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
   });
   const service = new PaymentService(new ChargeRepository(o.pool), o.provider, o.pageTokenKey);
-  server.addService(withRawMessages(PaymentServiceService), paymentHandlers(service, o.log, o.withoutIdempotency));
+  // The interceptor's methods get their requests decoded on demand (it hands the handlers decoded
+  // ones); without the interceptor every request is decoded before its handler runs.
+  const keyed = o.withoutIdempotency ? new Set<string>() : keyedMethods(descriptorSet, [PaymentServiceService]);
+  server.addService(withRawMessages(PaymentServiceService, keyed), paymentHandlers(service, o.log, o.withoutIdempotency));
   health.addToServer(server);
   addReflection(server, descriptorSet);
 

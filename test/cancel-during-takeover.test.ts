@@ -5,7 +5,7 @@ import type { RowDataPacket } from 'mysql2';
 import { CreateChargeRequest, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
 import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from '../src/idempotency/fingerprint.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
-import { type IdempotencyRecord, RecoveryPoint } from '../src/idempotency/record.js';
+import { type KeyRecord, RecoveryPoint } from '../src/idempotency/record.js';
 import { sharedPool } from './support/database.js';
 import { metadata } from './support/grpc-client.js';
 import { startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
@@ -52,7 +52,7 @@ describe('a retry cancelled while it takes over an abandoned row', () => {
     let openGate!: () => void;
     const gate = new Promise<void>((r) => (openGate = r));
     const gated = Object.create(store) as MysqlIdempotencyStore;
-    gated.takeOver = async (record: IdempotencyRecord, leaseSeconds: number) => {
+    gated.takeOver = async (record: KeyRecord, leaseSeconds: number) => {
       takeoverStarted();
       await gate;
       return store.takeOver(record, leaseSeconds);

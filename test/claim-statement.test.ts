@@ -31,7 +31,7 @@ describe('claim statement', () => {
       const input = { scope, key: 'k1', method: '/m', payload, recoveryPoint: RecoveryPoint.ProviderRequested, ttlSeconds: 3600, leaseSeconds: 30 };
 
       const first = await store.claim(input);
-      expect(first.won).to.equal(true);
+      if (!first.won) throw new Error('the first claim of a new key must win');
       const [rows] = await pool.query<RowDataPacket[]>(
         'SELECT id, created_at, expires_at, locked_until, claim_token FROM idempotency_keys WHERE merchant_id = ?',
         [scope],
@@ -60,6 +60,15 @@ describe('claim statement', () => {
       const second = await store.claim(input);
       expect(second.won).to.equal(false);
       expect(second.record.id).to.equal(r.id);
+
+      // A read by key returns what a decision needs, as the claim returned it (and nothing an
+      // attempt that holds the row needs: those columns are not read).
+      const read = await store.read(scope, 'k1');
+      const { dbNow, recoveryPoint: _point, attentionReason: _reason, createdAt: _created, ...decided } = r;
+      expect(read).to.not.equal(undefined);
+      expect({ ...read!, dbNow: undefined }).to.deep.equal({ ...decided, dbNow: undefined });
+      expect(read!.dbNow.getTime()).to.be.at.least(dbNow.getTime());
+      expect(read).to.not.have.any.keys('recoveryPoint', 'attentionReason', 'createdAt');
       await pool.query('DELETE FROM idempotency_keys WHERE merchant_id = ?', [scope]);
     });
   }

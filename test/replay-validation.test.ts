@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { Charge, type CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
+import { Charge, CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
 import { ApiError } from '../src/grpc/api-error.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
+import { RawRequest } from '../src/idempotency/raw-response.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata } from './support/grpc-client.js';
 import { type InterceptorServer, startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
@@ -32,6 +33,10 @@ describe('request validation on the claim and replay paths', () => {
   let server: InterceptorServer | undefined;
   let validations: number;
   let handlerRuns: number;
+  /** CreateCharge requests decoded by the server. */
+  let decodes: number;
+  /** What the CreateCharge handler received, each time it ran. */
+  let received: unknown[];
   /** When set, the validator refuses every request (as a stricter rule deployed later would). */
   let refuseAll: boolean;
 
@@ -39,10 +44,23 @@ describe('request validation on the claim and replay paths', () => {
     merchantId = `mer_val_${randomUUID().slice(0, 8)}`;
     validations = 0;
     handlerRuns = 0;
+    decodes = 0;
+    received = [];
     refuseAll = false;
+    const createCharge = PaymentServiceService.createCharge;
     server = await startInterceptorServer({
       store: new MysqlIdempotencyStore(await sharedPool()),
       merchantId,
+      service: {
+        ...PaymentServiceService,
+        createCharge: {
+          ...createCharge,
+          requestDeserialize: (bytes: Buffer) => {
+            decodes++;
+            return createCharge.requestDeserialize(bytes);
+          },
+        },
+      },
       // No outcomes in memory: every retry reads the database.
       validate: (_path, request) => {
         validations++;
@@ -50,8 +68,9 @@ describe('request validation on the claim and replay paths', () => {
         if (refuseAll || amount === '13') throw ApiError.invalidArgument('amount 13 is refused by this test', { reason: 'FIELD_INVALID' });
       },
       handlers: {
-        createCharge: (_call, cb) => {
+        createCharge: (call, cb) => {
           handlerRuns++;
+          received.push(call.request);
           cb(null, Charge.fromPartial({ id: `ch_${handlerRuns}`, amount: '700', currency: 'usd' }));
         },
       },
@@ -84,13 +103,20 @@ describe('request validation on the claim and replay paths', () => {
     // replay is one read and a byte comparison.
     for (let i = 0; i < 40; i++) expect((await send(key, REQUEST)).error).to.equal(undefined);
     const before = validations;
+    const decodedBefore = decodes;
     for (let i = 0; i < 10; i++) {
       const retry = await send(key, REQUEST);
       expect(retry.error).to.equal(undefined);
       expect(retry.headers.get('idempotent-replayed')).to.deep.equal(['true']);
     }
     expect(validations - before).to.equal(0);
+    // Nor decoded: the stored bytes are the answer's whole input.
+    expect(decodes - decodedBefore).to.equal(0);
     expect(handlerRuns).to.equal(1);
+    // The handler got the decoded request, not the bytes it came in.
+    expect(received).to.have.length(1);
+    expect(received[0]).to.not.be.instanceOf(RawRequest);
+    expect(received[0]).to.deep.equal(REQUEST);
     // The stored bytes passed validation when they were claimed: a stricter rule deployed since still replays them.
     refuseAll = true;
     const later = await send(key, REQUEST);
@@ -124,5 +150,31 @@ describe('request validation on the claim and replay paths', () => {
     const refused = await send(key, { ...REQUEST, amount: '13' });
     expect(refused.error?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(await rows(key)).to.equal(1);
+  });
+
+  it('answers a request that does not decode INTERNAL, as grpc-js does, and writes nothing, whatever its key holds', async () => {
+    const sendBytes = (key: string, bytes: Buffer) =>
+      new Promise<grpc.ServiceError | null>((resolve) => {
+        server!.client.makeUnaryRequest(
+          '/payments.v1.PaymentService/CreateCharge',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          bytes,
+          metadata({ authorization: `Bearer ${TEST_API_KEY}`, 'idempotency-key': key }),
+          (err) => resolve(err),
+        );
+      });
+    // Field 1 (amount, varint) cut off after its tag.
+    const malformed = Buffer.from([0x08]);
+    const fresh = randomUUID();
+    expect((await sendBytes(fresh, malformed))?.code).to.equal(grpc.status.INTERNAL);
+    expect(await rows(fresh)).to.equal(0);
+    const used = randomUUID();
+    expect((await send(used, REQUEST)).error).to.equal(undefined);
+    expect((await sendBytes(used, malformed))?.code).to.equal(grpc.status.INTERNAL);
+    // The stored request still replays from its exact bytes.
+    const replayed = await sendBytes(used, Buffer.from(CreateChargeRequest.encode(REQUEST).finish()));
+    expect(replayed).to.equal(null);
+    expect(handlerRuns).to.equal(1);
   });
 });

@@ -1,5 +1,6 @@
 import { canonicalBytes, FINGERPRINT_VERSION, fingerprintOf } from './fingerprint.js';
-import type { IdempotencyRecord } from './record.js';
+import { RawRequest } from './raw-response.js';
+import type { KeyRecord } from './record.js';
 
 /** Canonicalizing a decoded request failed: a bug or a schema problem, never the client's or the store's fault. */
 export class CanonicalizationError extends Error {
@@ -29,9 +30,10 @@ export class CanonicalRequest implements ClaimPayload {
 
   constructor(
     readonly method: string,
+    /** The decoded request, or a RawRequest (decoded only when its payload is encoded or validated). */
     private readonly message: unknown,
     private readonly serialize: (value: unknown) => Uint8Array,
-    /** The request as the client encoded it, when known. */
+    /** The request as the client encoded it, when known (a RawRequest's bytes). */
     private readonly raw: Buffer | undefined,
     /**
      * Throws for a request that must be refused (validation). It runs before
@@ -55,8 +57,10 @@ export class CanonicalRequest implements ClaimPayload {
   get requestBody(): Buffer {
     this.ensureValid();
     if (this.body === undefined) {
+      // Bytes that do not decode are the client's error (RawRequest.message), not a canonicalization failure.
+      const message = this.message instanceof RawRequest ? this.message.message : this.message;
       try {
-        this.body = canonicalBytes(this.message, this.serialize);
+        this.body = canonicalBytes(message, this.serialize);
       } catch (err) {
         throw new CanonicalizationError(`cannot canonicalize a ${this.method} request`, { cause: err });
       }
@@ -76,7 +80,7 @@ export class CanonicalRequest implements ClaimPayload {
    * only valid UTF-8 and every limit was checked); otherwise by fingerprint,
    * which validates first.
    */
-  samePayloadAs(record: Pick<IdempotencyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
+  samePayloadAs(record: Pick<KeyRecord, 'fingerprint' | 'fingerprintVersion' | 'requestBody'>): boolean {
     if (record.fingerprintVersion !== this.fingerprintVersion) return false;
     // Equal bytes decode to the same message, whose canonical form is the stored one.
     if (this.raw !== undefined && record.requestBody !== null && this.raw.equals(record.requestBody)) return true;

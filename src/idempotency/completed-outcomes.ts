@@ -1,5 +1,5 @@
 import { scopedKey } from './idempotency-key.js';
-import { type IdempotencyRecord, KeyState } from './record.js';
+import { type KeyRecord, KeyState } from './record.js';
 
 /** An entry takes about 2.6 KB with a 300-byte response, at most about 6.5 KB: 26 to 65 MB per process. */
 export const DEFAULT_REPLAY_CACHE_ENTRIES = 10_000;
@@ -31,7 +31,7 @@ export interface Clocks {
 const SYSTEM_CLOCKS: Clocks = { mono: () => performance.now(), wall: () => Date.now() };
 
 interface Entry {
-  record: IdempotencyRecord;
+  record: KeyRecord;
   sentAt: Stamp;
   lifeMs: number;
 }
@@ -79,7 +79,7 @@ export class CompletedOutcomes {
   }
 
   /** The completed record of the key, while it is certainly still stored and unexpired. */
-  get(scope: string, key: string): IdempotencyRecord | undefined {
+  get(scope: string, key: string): KeyRecord | undefined {
     if (this.maxEntries === 0) return undefined;
     const id = scopedKey(scope, key);
     const entry = this.entries.get(id);
@@ -94,7 +94,7 @@ export class CompletedOutcomes {
    * this process has just stored under its lease.
    * @param sentAt `stamp()` taken before the statement that returned the row (and its `NOW(6)`) was sent.
    */
-  remember(record: IdempotencyRecord, sentAt: Stamp): void {
+  remember(record: KeyRecord, sentAt: Stamp): void {
     if (this.maxEntries === 0 || record.state !== KeyState.Completed || !record.response) return;
     const lifeMs = Math.min(this.maxAgeMs, record.expiresAt.getTime() - record.dbNow.getTime() - EXPIRY_MARGIN_MS);
     if (!this.alive(sentAt, lifeMs)) return;
@@ -121,7 +121,7 @@ export class CompletedOutcomes {
  * outcome is too big to keep. A big canonical request is left out: retries
  * are then compared by fingerprint.
  */
-function detached(record: IdempotencyRecord): IdempotencyRecord | undefined {
+function detached(record: KeyRecord): KeyRecord | undefined {
   const response = record.response!;
   const body = response.body;
   const trailerBytes = response.trailers.reduce((n, [k, v]) => n + k.length + v.length, 0);

@@ -1,9 +1,9 @@
-import { type IdempotencyRecord, KeyState } from './record.js';
+import { type KeyRecord, KeyState } from './record.js';
 
 export interface ClaimRequest {
   method: string;
   /** True when `record` holds this request's payload (same fingerprint version and canonical payload). */
-  samePayloadAs(record: IdempotencyRecord): boolean;
+  samePayloadAs(record: KeyRecord): boolean;
 }
 
 export type Decision =
@@ -19,7 +19,7 @@ export type Decision =
  * clock is the database's, read with the record, so every instance decides
  * the same way for the same row.
  */
-export function decide(record: IdempotencyRecord, request: ClaimRequest): Decision {
+export function decide(record: KeyRecord, request: ClaimRequest): Decision {
   const now = record.dbNow.getTime();
   if (record.state === KeyState.Completed && record.expiresAt.getTime() <= now) return { kind: 'expired' };
   if (record.method !== request.method) return { kind: 'mismatch', what: 'method' };

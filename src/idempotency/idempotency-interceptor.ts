@@ -1,13 +1,35 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
 import { scopedKey } from './idempotency-key.js';
 import type { IdempotencyOptions, Shared } from './interceptor-options.js';
 import { KeyedCall } from './keyed-call.js';
 import { readOnlyMethods } from './method-options.js';
-import type { IdempotencyRecord } from './record.js';
+import type { KeyRecord } from './record.js';
 
 export type { IdempotencyOptions } from './interceptor-options.js';
 export { EXPIRES_AT_HEADER, REPLAYED_HEADER } from './keyed-call.js';
+
+/**
+ * Paths of the methods the idempotency interceptor intercepts: every method of `services` with a
+ * request serializer that the descriptor set does not declare NO_SIDE_EFFECTS. The service
+ * definition registered on the server must make RawRequests for exactly these
+ * (`withRawMessages(service, keyedMethods(...))`), so the interceptor unwraps every one.
+ */
+export function keyedMethods(descriptorSet: Uint8Array, services: ServiceDefinition[]): Set<string> {
+  return new Set(serializersOf(descriptorSet, services).keys());
+}
+
+function serializersOf(descriptorSet: Uint8Array, services: ServiceDefinition[]): Map<string, (value: unknown) => Uint8Array> {
+  const readOnly = readOnlyMethods(descriptorSet);
+  const serializers = new Map<string, (value: unknown) => Uint8Array>();
+  for (const service of services) {
+    for (const method of Object.values(service)) {
+      const serialize = (method as { requestSerialize?: (v: unknown) => Uint8Array }).requestSerialize;
+      if (serialize && !readOnly.has(method.path)) serializers.set(method.path, serialize);
+    }
+  }
+  return serializers;
+}
 
 /**
  * The idempotency interceptor: an adapter from grpc-js call events to the
@@ -21,15 +43,9 @@ export { EXPIRES_AT_HEADER, REPLAYED_HEADER } from './keyed-call.js';
  *               the row for recovery when a side effect may have happened
  */
 export function idempotencyInterceptor(options: IdempotencyOptions): ServerInterceptor {
-  const readOnly = readOnlyMethods(options.descriptorSet);
-  const serializers = new Map<string, (value: unknown) => Uint8Array>();
-  for (const service of options.services) {
-    for (const method of Object.values(service)) {
-      const serialize = (method as { requestSerialize?: (v: unknown) => Uint8Array }).requestSerialize;
-      if (serialize) serializers.set(method.path, serialize);
-    }
-  }
-  const polls = new Map<string, Promise<IdempotencyRecord | undefined>>();
+  // The keyed methods and their request serializers (see keyedMethods).
+  const serializers = serializersOf(options.descriptorSet, options.services);
+  const polls = new Map<string, Promise<KeyRecord | undefined>>();
   const shared: Shared = {
     options,
     store: options.store,
@@ -55,7 +71,7 @@ export function idempotencyInterceptor(options: IdempotencyOptions): ServerInter
 
   return (methodDescriptor, call) => {
     const serialize = serializers.get(methodDescriptor.path);
-    if (readOnly.has(methodDescriptor.path) || !serialize) return new ServerInterceptingCall(call);
+    if (!serialize) return new ServerInterceptingCall(call);
     return new KeyedCall(shared, methodDescriptor, call, serialize).intercepting();
   };
 }

@@ -1,5 +1,5 @@
 import type { ClaimPayload } from './canonical-request.js';
-import type { Fence, IdempotencyRecord, RecoveryPoint, StoredResponse } from './record.js';
+import type { Fence, IdempotencyRecord, KeyRecord, RecoveryPoint, StoredResponse } from './record.js';
 
 /** One SQL statement with its bound values. */
 export interface SqlStatement {
@@ -34,17 +34,19 @@ export interface Completion {
   dbNow: Date;
 }
 
-export type ClaimResult = { won: true; record: IdempotencyRecord } | { won: false; record: IdempotencyRecord };
+/** A won claim holds the whole row; a lost one the row that holds the key, as a read by key returns it. */
+export type ClaimResult = { won: true; record: IdempotencyRecord } | { won: false; record: KeyRecord };
 
 /** Storage of idempotency records. One implementation: MySQL. */
 export interface IdempotencyStore {
   /** Claims the key with one INSERT on the unique index; hands back the existing row when it loses. */
   claim(input: ClaimInput): Promise<ClaimResult>;
-  read(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** The row that holds the key, with what a decision about it needs. */
+  read(scope: string, key: string): Promise<KeyRecord | undefined>;
   /** The same read for a caller waiting on an in-progress row: it also tells whether the lease's holder is gone (`holderGone`). */
-  readWaiting(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  readWaiting(scope: string, key: string): Promise<KeyRecord | undefined>;
   /** Takes over an in-progress row whose lease expired or whose holder is gone; undefined when someone else got it first. */
-  takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined>;
+  takeOver(record: KeyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined>;
   /**
    * Moves the row to `point` and runs `writes` in the same transaction; undefined when fenced
    * out, else each write's result in order (rows for a SELECT, so a snapshot read after an
@@ -63,7 +65,7 @@ export interface IdempotencyStore {
   /** Ends the lease now so the next retry (or the completer) resumes at once. */
   abandon(fence: Fence): Promise<boolean>;
   /** Deletes a completed row past its expiry so the key can be claimed anew. */
-  deleteExpired(record: IdempotencyRecord): Promise<void>;
+  deleteExpired(record: KeyRecord): Promise<void>;
   /** In-progress rows of `methods` with a stored request whose lease has expired or whose holder is gone, oldest first (for the background completer). */
   findAbandoned(limit: number, methods: string[]): Promise<IdempotencyRecord[]>;
   /** Deletes up to `limit` completed rows past their expiry; returns how many. Never touches in-progress rows. */

@@ -4,7 +4,7 @@ import type { ClaimTerms } from './claimed-record.js';
 import type { CompletedOutcomes } from './completed-outcomes.js';
 import type { IdempotencyObserver } from './idempotency-events.js';
 import type { IdempotencyStore } from './idempotency-store.js';
-import type { IdempotencyRecord, RecoveryPoint } from './record.js';
+import type { KeyRecord, RecoveryPoint } from './record.js';
 
 export interface IdempotencyOptions {
   store: IdempotencyStore;
@@ -43,5 +43,5 @@ export interface Shared {
   completed: CompletedOutcomes | undefined;
   terms: ClaimTerms;
   /** One shared read per key and process, however many local callers wait on it. */
-  poll: (scope: string, key: string, afterMs: number) => Promise<IdempotencyRecord | undefined>;
+  poll: (scope: string, key: string, afterMs: number) => Promise<KeyRecord | undefined>;
 }

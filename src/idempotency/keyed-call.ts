@@ -23,8 +23,8 @@ import { decide } from './decision.js';
 import { IdempotencyEvent } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { Shared } from './interceptor-options.js';
-import { hasInvalidUtf8, RawResponse, rawRequestOf } from './raw-response.js';
-import { type IdempotencyRecord, RecoveryPoint, type StoredResponse } from './record.js';
+import { hasInvalidUtf8, RawRequest, RawResponse, rawRequestOf } from './raw-response.js';
+import { type KeyRecord, RecoveryPoint, type StoredResponse } from './record.js';
 import { type Settlement, settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
 
@@ -158,8 +158,10 @@ export class KeyedCall {
     // Refuse before you claim: a request validation rejects leaves nothing
     // behind. The validation runs before the request is first encoded,
     // hashed or written (see CanonicalRequest); a retry that carries the
-    // stored request's exact bytes is answered without it.
-    const request = new CanonicalRequest(this.method.path, message, this.serialize, rawRequestOf(message), () => this.validate(message));
+    // stored request's exact bytes is answered without it, and without
+    // decoding it (it arrives as a RawRequest, see withRawMessages).
+    const raw = message instanceof RawRequest ? message.bytes : rawRequestOf(message);
+    const request = new CanonicalRequest(this.method.path, message, this.serialize, raw, () => this.validate(message));
     this.acquire(request).then(
       (won) => {
         if (!won) return;
@@ -169,9 +171,18 @@ export class KeyedCall {
           this.endUnused(won);
           return;
         }
+        // The handler always gets the decoded request, never a RawRequest.
+        let decoded: unknown;
+        try {
+          decoded = message instanceof RawRequest ? message.message : message;
+        } catch (err) {
+          this.endUnused(won);
+          this.fail(err);
+          return;
+        }
         this.claim = won;
         if (this.metadata) attachClaim(this.metadata, won);
-        next(message);
+        next(decoded);
       },
       // Only an unreachable or busy store is "unavailable, retry"; any other failure is a bug
       // answered INTERNAL (with its cause logged), never dressed up as an outage.
@@ -179,8 +190,9 @@ export class KeyedCall {
     );
   }
 
-  private validate(message: unknown): void {
-    if (hasInvalidUtf8(message)) {
+  private validate(request: unknown): void {
+    const message = request instanceof RawRequest ? request.message : request;
+    if (request instanceof RawRequest ? request.hasInvalidUtf8() : hasInvalidUtf8(message)) {
       throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', {
         reason: 'FIELD_INVALID',
       });
@@ -229,7 +241,7 @@ export class KeyedCall {
     });
   }
 
-  private replay(record: IdempotencyRecord): void {
+  private replay(record: KeyRecord): void {
     const response = record.response;
     if (!response) throw new Error(`completed idempotency record ${record.id} has no response`);
     if (this.answered) return;
@@ -253,7 +265,7 @@ export class KeyedCall {
     let waitMs = WAIT_FIRST_POLL_MS;
     let waited = false;
     // A completed outcome this process stored or read answers without the database.
-    let record: IdempotencyRecord | undefined = completed?.get(this.scope, this.key);
+    let record: KeyRecord | undefined = completed?.get(this.scope, this.key);
     let source: 'memory' | 'claim' | 'read' = 'memory';
     for (;;) {
       if (record === undefined) {

@@ -1,5 +1,3 @@
-// Over 400 lines but one idea: every statement the idempotency store sends, each next to the reason it is safe.
-
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import { errno, MAX_DEADLOCK_ATTEMPTS, retryingDeadlocks } from '../db/deadlocks.js';
@@ -7,8 +5,9 @@ import type { Pool } from '../db/pool.js';
 import { execute, query, queryOn } from '../db/query.js';
 import { ClaimPath } from './claim-path.js';
 import type { ClaimInput, ClaimResult, Completion, GuardedWrite, IdempotencyStore } from './idempotency-store.js';
+import { COLUMNS, KEY_COLUMNS, type KeyRow, type Row, toKeyRecord, toRecord } from './key-rows.js';
 import { HOLDER_GONE } from './lease-holder.js';
-import { type Fence, type IdempotencyRecord, KeyState, parseKeyState, parseRecoveryPoint, type RecoveryPoint, type StoredResponse } from './record.js';
+import type { Fence, IdempotencyRecord, KeyRecord, RecoveryPoint, StoredResponse } from './record.js';
 
 const ER_DUP_ENTRY = 1062;
 /** `attention_reason` is VARCHAR(64). */
@@ -28,79 +27,10 @@ export function fitStatusMessage(message: string): string {
   return points.length <= MAX_STORED_MESSAGE_CODE_POINTS ? message : `${points.slice(0, MAX_STORED_MESSAGE_CODE_POINTS - 1).join('')}…`;
 }
 
-/**
- * Every column a decision needs. The request body comes along (tens of
- * bytes): a retry that sends the stored bytes is matched without hashing,
- * and the completer resumes a row from it.
- */
-const COLUMNS = `id, merchant_id, idempotency_key, method, fingerprint, fingerprint_version, request_body, state,
-  recovery_point, attention_reason, locked_until, lease_version, response_code, response_message, response_body,
-  response_trailers, created_at, expires_at, claim_token, NOW(6) AS db_now`;
-
-interface Row extends RowDataPacket {
-  id: string;
-  merchant_id: string;
-  idempotency_key: string;
-  method: string;
-  fingerprint: Buffer;
-  fingerprint_version: number;
-  request_body?: Buffer | null;
-  state: string;
-  recovery_point: string;
-  attention_reason: string | null;
-  locked_until: Date | null;
-  lease_version: number;
-  response_code: number | null;
-  response_message: string | null;
-  response_body: Buffer | null;
-  response_trailers: Buffer | null;
-  created_at: Date;
-  expires_at: Date;
-  claim_token: Buffer | null;
-  db_now: Date;
-  holder_gone?: number;
-}
-
-/** Most outcomes carry no trailers (`[]`): those are not parsed. */
-function storedTrailers(json: Buffer | null): Array<[string, string]> {
-  if (!json || json.length <= 2) return [];
-  return JSON.parse(json.toString('utf8')) as Array<[string, string]>;
-}
-
-function toRecord(row: Row): IdempotencyRecord {
-  const state = parseKeyState(row.state);
-  return {
-    id: String(row.id),
-    scope: row.merchant_id,
-    key: row.idempotency_key,
-    method: row.method,
-    fingerprint: row.fingerprint,
-    fingerprintVersion: Number(row.fingerprint_version),
-    requestBody: row.request_body ?? null,
-    state,
-    recoveryPoint: parseRecoveryPoint(row.recovery_point),
-    attentionReason: row.attention_reason ?? null,
-    lockedUntil: row.locked_until,
-    leaseVersion: Number(row.lease_version),
-    response:
-      state === KeyState.Completed && row.response_code !== null
-        ? {
-            code: Number(row.response_code),
-            message: row.response_message ?? '',
-            body: row.response_body,
-            trailers: storedTrailers(row.response_trailers),
-          }
-        : null,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    dbNow: row.db_now,
-    ...(row.holder_gone !== undefined ? { holderGone: Number(row.holder_gone) === 1 } : {}),
-  };
-}
-
-const READ_BY_KEY = `SELECT ${COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
+/** merchant_id and idempotency_key are ascii_bin and keys never end in a space, so the row's are the ones asked for. */
+const READ_BY_KEY = `SELECT ${KEY_COLUMNS} FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
 /** The same row for a waiter, which also needs to know whether the lease's holder is still alive. */
-const READ_WAITING = `SELECT ${COLUMNS}, ${HOLDER_GONE} AS holder_gone FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
+const READ_WAITING = `SELECT ${KEY_COLUMNS}, ${HOLDER_GONE} AS holder_gone FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ?`;
 
 /** Set by a fencing UPDATE in the transaction that carries guarded writes: 1 when it matched our lease. */
 const FENCE_HELD = '@idempotency_fence_held';
@@ -223,17 +153,17 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     throw new Error(`claim of an idempotency key did not settle after ${MAX_DEADLOCK_ATTEMPTS} attempts`);
   }
 
-  async read(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const rows = await execute<Row[]>(this.pool, READ_BY_KEY, [scope, key]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+  async read(scope: string, key: string): Promise<KeyRecord | undefined> {
+    const rows = await execute<KeyRow[]>(this.pool, READ_BY_KEY, [scope, key]);
+    return rows[0] ? toKeyRecord(rows[0], scope, key) : undefined;
   }
 
-  async readWaiting(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const rows = await execute<Row[]>(this.pool, READ_WAITING, [scope, key]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+  async readWaiting(scope: string, key: string): Promise<KeyRecord | undefined> {
+    const rows = await execute<KeyRow[]>(this.pool, READ_WAITING, [scope, key]);
+    return rows[0] ? toKeyRecord(rows[0], scope, key) : undefined;
   }
 
-  async takeOver(record: IdempotencyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
+  async takeOver(record: KeyRecord, leaseSeconds: number): Promise<IdempotencyRecord | undefined> {
     // Conditional on the version we saw and on the lease having ended by the database clock
     // (expired, or its holder stopped renewing): of several instances racing to take over,
     // exactly one matches.
@@ -375,7 +305,7 @@ export class MysqlIdempotencyStore implements IdempotencyStore {
     return result.affectedRows === 1;
   }
 
-  async deleteExpired(record: IdempotencyRecord): Promise<void> {
+  async deleteExpired(record: KeyRecord): Promise<void> {
     await retryingDeadlocks(() => this.pool.query("DELETE FROM idempotency_keys WHERE id = ? AND state = 'completed' AND expires_at <= NOW(6)", [record.id]));
   }
 

@@ -1,4 +1,5 @@
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import { status as Code, type ServiceDefinition } from '@grpc/grpc-js';
+import { ApiError } from '../grpc/api-error.js';
 
 /** Already-serialized response bytes that must go on the wire unchanged (replays). */
 export class RawResponse {
@@ -19,6 +20,41 @@ const invalidUtf8 = new WeakSet<object>();
 /** True when `message` was decoded from a string that is not valid UTF-8 (proto3 requires it). */
 export function hasInvalidUtf8(message: unknown): boolean {
   return typeof message === 'object' && message !== null && invalidUtf8.has(message);
+}
+
+const NOT_DECODED: unique symbol = Symbol('not decoded');
+
+/**
+ * A keyed method's request as it arrived, decoded on first use: a retry that
+ * carries the stored request's exact bytes is answered from them and never
+ * decoded. Only the idempotency interceptor receives one (withRawMessages
+ * makes them only for the methods it intercepts); it hands the decoded
+ * message on to the handler.
+ */
+export class RawRequest {
+  private decoded: unknown = NOT_DECODED;
+
+  constructor(
+    readonly bytes: Buffer,
+    private readonly deserialize: (bytes: Buffer) => unknown,
+  ) {}
+
+  /** The decoded request. Bytes that do not decode are answered as grpc-js answers them when it decodes (INTERNAL). */
+  get message(): unknown {
+    if (this.decoded === NOT_DECODED) {
+      try {
+        this.decoded = this.deserialize(this.bytes);
+      } catch (err) {
+        throw new ApiError(Code.INTERNAL, 'Error deserializing request', { cause: err });
+      }
+    }
+    return this.decoded;
+  }
+
+  /** True when a string of the request is not valid UTF-8 (decodes it first). */
+  hasInvalidUtf8(): boolean {
+    return decodedInvalidUtf8(this.message, this.bytes);
+  }
 }
 
 const REPLACEMENT = '\uFFFD';
@@ -51,15 +87,28 @@ function occurrences(bytes: Buffer, needle: Buffer): number {
 }
 
 /**
+ * The decoder replaces invalid UTF-8 with U+FFFD: more of them in `message` than `bytes` carried
+ * means a string was not valid UTF-8.
+ */
+function decodedInvalidUtf8(message: unknown, bytes: Buffer): boolean {
+  const replaced = replacementsIn(message);
+  return replaced > 0 && replaced > occurrences(bytes, REPLACEMENT_BYTES);
+}
+
+/**
  * Wraps each method's serializers for the idempotency interceptor:
  *   - a RawResponse passes through byte for byte: grpc-js always runs the
  *     registered serializer, and a replay must send exactly the stored bytes
  *     (and not pay for encoding twice);
- *   - each decoded request remembers the bytes it came from, so a retry that
- *     sends the stored bytes again is recognised without re-encoding, and
- *     whether a string in them was not valid UTF-8 (refused before the claim).
+ *   - a request of a method in `keyed` (the methods the idempotency
+ *     interceptor intercepts, see keyedMethods) arrives as a RawRequest,
+ *     decoded only when the interceptor needs the message (never for a retry
+ *     that sends the stored bytes again); pass none when no idempotency
+ *     interceptor runs, or a handler would receive one;
+ *   - any other request is decoded at once and remembers the bytes it came
+ *     from, and whether a string in them was not valid UTF-8.
  */
-export function withRawMessages<S extends ServiceDefinition>(service: S): S {
+export function withRawMessages<S extends ServiceDefinition>(service: S, keyed: ReadonlySet<string> = new Set()): S {
   const out: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(service)) {
     const serialize = method.responseSerialize;
@@ -67,17 +116,16 @@ export function withRawMessages<S extends ServiceDefinition>(service: S): S {
     out[name] = {
       ...method,
       responseSerialize: (value: unknown): Buffer => (value instanceof RawResponse ? value.bytes : serialize(value)),
-      requestDeserialize: (bytes: Buffer): unknown => {
-        const message: unknown = deserialize(bytes);
-        if (typeof message === 'object' && message !== null) {
-          rawRequests.set(message, bytes);
-          // The decoder replaces invalid UTF-8 with U+FFFD: more of them than the bytes carried
-          // means a string was not valid UTF-8.
-          const replaced = replacementsIn(message);
-          if (replaced > 0 && replaced > occurrences(bytes, REPLACEMENT_BYTES)) invalidUtf8.add(message);
-        }
-        return message;
-      },
+      requestDeserialize: keyed.has(method.path)
+        ? (bytes: Buffer): unknown => new RawRequest(bytes, deserialize)
+        : (bytes: Buffer): unknown => {
+            const message: unknown = deserialize(bytes);
+            if (typeof message === 'object' && message !== null) {
+              rawRequests.set(message, bytes);
+              if (decodedInvalidUtf8(message, bytes)) invalidUtf8.add(message);
+            }
+            return message;
+          },
     };
   }
   return out as S;

@@ -39,8 +39,12 @@ export function parseKeyState(value: string): KeyState {
   return value as KeyState;
 }
 
-/** A row of `idempotency_keys` as read, with the database clock at read time. */
-export interface IdempotencyRecord {
+/**
+ * A row of `idempotency_keys` as a request that finds its key taken reads it, with the database
+ * clock at read time: what deciding about it, replaying it, expiring it or taking it over needs.
+ * A read by key selects only this (each column costs the driver a column definition per read).
+ */
+export interface KeyRecord {
   id: string;
   scope: string;
   key: string;
@@ -50,13 +54,9 @@ export interface IdempotencyRecord {
   /** Canonical request bytes (null for rows claimed before they were kept). */
   requestBody: Buffer | null;
   state: KeyState;
-  recoveryPoint: RecoveryPoint;
-  /** Why the row is in `needs_attention` (a short code), else null. */
-  attentionReason: string | null;
   lockedUntil: Date | null;
   leaseVersion: number;
   response: StoredResponse | null;
-  createdAt: Date;
   expiresAt: Date;
   /** NOW(6) of the database when the row was read: all lease arithmetic uses this clock. */
   dbNow: Date;
@@ -65,6 +65,14 @@ export interface IdempotencyRecord {
    * over before `lockedUntil`. Only a waiter's read asks; absent means not known.
    */
   holderGone?: boolean;
+}
+
+/** A whole row of `idempotency_keys` as read, for an attempt that holds (or resumes) it. */
+export interface IdempotencyRecord extends KeyRecord {
+  recoveryPoint: RecoveryPoint;
+  /** Why the row is in `needs_attention` (a short code), else null. */
+  attentionReason: string | null;
+  createdAt: Date;
 }
 
 /** The outcome replayed to retries. */

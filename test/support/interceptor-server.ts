@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { PaymentServiceClient, PaymentServiceService } from '../../src/gen/payments/v1/payments.js';
 import { authInterceptor, merchantOf } from '../../src/grpc/auth-interceptor.js';
-import { type IdempotencyOptions, idempotencyInterceptor } from '../../src/idempotency/idempotency-interceptor.js';
+import { type IdempotencyOptions, idempotencyInterceptor, keyedMethods } from '../../src/idempotency/idempotency-interceptor.js';
 import { withRawMessages } from '../../src/idempotency/raw-response.js';
 import { RecoveryPoint } from '../../src/idempotency/record.js';
 import { createLogger } from '../../src/logger.js';
@@ -27,15 +27,22 @@ export interface InterceptorServer {
  * that give it a store wrapped around the real MySQL one.
  */
 export async function startInterceptorServer(
-  o: { merchantId: string; handlers: Partial<Handlers> } & Pick<IdempotencyOptions, 'store'> & Partial<Omit<IdempotencyOptions, 'store'>>,
+  o: {
+    merchantId: string;
+    handlers: Partial<Handlers>;
+    /** The service definition registered (default PaymentServiceService), e.g. one whose deserializers count their calls. */
+    service?: typeof PaymentServiceService;
+  } & Pick<IdempotencyOptions, 'store'> &
+    Partial<Omit<IdempotencyOptions, 'store'>>,
 ): Promise<InterceptorServer> {
   const log = createLogger('silent');
-  const { merchantId, handlers, ...options } = o;
+  const { merchantId, handlers, service = PaymentServiceService, ...options } = o;
+  const descriptorSet = readFileSync(DESCRIPTOR_SET_PATH);
   const server = new grpc.Server({
     interceptors: [
       authInterceptor(async (apiKey) => (apiKey === TEST_API_KEY ? merchantId : undefined), log),
       idempotencyInterceptor({
-        descriptorSet: readFileSync(DESCRIPTOR_SET_PATH),
+        descriptorSet,
         services: [PaymentServiceService],
         scopeOf: merchantOf,
         ttlSeconds: 60,
@@ -48,7 +55,8 @@ export async function startInterceptorServer(
     ],
   });
   const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED });
-  server.addService(withRawMessages(PaymentServiceService), {
+  // As the server registers it: the interceptor's methods get their requests decoded on demand.
+  server.addService(withRawMessages(service, keyedMethods(descriptorSet, [PaymentServiceService])), {
     createCharge: unimplemented,
     captureCharge: unimplemented,
     refundCharge: unimplemented,
