@@ -14,6 +14,7 @@ import { sharedDatabaseUrl, sharedPool } from './support/database.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
+const GET = '/payments.v1.PaymentService/GetCharge';
 const LIST = '/payments.v1.PaymentService/ListCharges';
 
 /** A case that does not end within this long is a hang, which is itself a failure. */
@@ -206,12 +207,25 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
 
   const corpus: Case[] = [
     {
-      name: 'a body that is not protobuf: INTERNAL "Error deserializing request"',
+      name: 'a body that is not protobuf: INVALID_ARGUMENT naming the method',
       run: async () =>
         statusIs(
           await call({ path: CREATE, body: grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80])), headers: keyed() }),
-          Code.INTERNAL,
-          /deserializ/,
+          Code.INVALID_ARGUMENT,
+          /CreateCharge request is not a valid protobuf message/,
+        ),
+    },
+    {
+      name: 'a body that is not protobuf on a read (GetCharge): INVALID_ARGUMENT naming the method',
+      run: async () =>
+        statusIs(
+          await call({
+            path: GET,
+            body: grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80])),
+            headers: { authorization: `Bearer ${apiKey}` },
+          }),
+          Code.INVALID_ARGUMENT,
+          /GetCharge request is not a valid protobuf message/,
         ),
     },
     {
@@ -274,8 +288,8 @@ describe('bad-input and abuse corpus (raw HTTP/2 against a server process)', fun
         statusIs(await call({ path: CREATE, body: grpcFrame(encode(valid()), 0, 0xffffffff), headers: keyed() }), Code.RESOURCE_EXHAUSTED, /larger than max/),
     },
     {
-      name: 'the compressed flag on gzip bytes without grpc-encoding: INTERNAL (the bytes are taken as they are and do not decode)',
-      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(gzipSync(encode(valid())), 1), headers: keyed() }), Code.INTERNAL),
+      name: 'the compressed flag on gzip bytes without grpc-encoding: INVALID_ARGUMENT (the bytes are taken as they are and do not decode)',
+      run: async () => statusIs(await call({ path: CREATE, body: grpcFrame(gzipSync(encode(valid())), 1), headers: keyed() }), Code.INVALID_ARGUMENT),
     },
     {
       name: 'the compressed flag with grpc-encoding gzip on bytes that are not gzip: INTERNAL',

@@ -152,7 +152,7 @@ describe('request validation on the claim and replay paths', () => {
     expect(await rows(key)).to.equal(1);
   });
 
-  it('answers a request that does not decode INTERNAL, as grpc-js does, and writes nothing, whatever its key holds', async () => {
+  it('answers a request that does not decode INVALID_ARGUMENT (not INTERNAL) and writes nothing, whatever its key holds', async () => {
     const sendBytes = (key: string, bytes: Buffer) =>
       new Promise<grpc.ServiceError | null>((resolve) => {
         server!.client.makeUnaryRequest(
@@ -167,11 +167,13 @@ describe('request validation on the claim and replay paths', () => {
     // Field 1 (amount, varint) cut off after its tag.
     const malformed = Buffer.from([0x08]);
     const fresh = randomUUID();
-    expect((await sendBytes(fresh, malformed))?.code).to.equal(grpc.status.INTERNAL);
+    const refused = await sendBytes(fresh, malformed);
+    expect(refused?.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(refused?.details).to.match(/CreateCharge request is not a valid protobuf message/);
     expect(await rows(fresh)).to.equal(0);
     const used = randomUUID();
     expect((await send(used, REQUEST)).error).to.equal(undefined);
-    expect((await sendBytes(used, malformed))?.code).to.equal(grpc.status.INTERNAL);
+    expect((await sendBytes(used, malformed))?.code).to.equal(grpc.status.INVALID_ARGUMENT);
     // The stored request still replays from its exact bytes.
     const replayed = await sendBytes(used, Buffer.from(CreateChargeRequest.encode(REQUEST).finish()));
     expect(replayed).to.equal(null);

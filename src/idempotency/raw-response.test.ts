@@ -4,6 +4,7 @@ import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { Charge, CreateChargeRequest, PaymentServiceService } from '../gen/payments/v1/payments.js';
 import { ApiError } from '../grpc/api-error.js';
+import { UndecodableRequest } from '../grpc/undecodable-request.js';
 import { keyedMethods } from './idempotency-interceptor.js';
 import { RawRequest, RawResponse, rawRequestOf, withRawMessages } from './raw-response.js';
 
@@ -90,11 +91,20 @@ describe('withRawMessages', () => {
     expect(request.hasInvalidUtf8()).to.equal(true);
   });
 
-  it('answers bytes that do not decode as grpc-js does (INTERNAL), when they are first decoded', () => {
+  it('answers bytes that do not decode INVALID_ARGUMENT naming the method, when they are first decoded', () => {
     const lazy = withRawMessages(PaymentServiceService, new Set([CREATE]));
     const request = lazy.createCharge.requestDeserialize(Buffer.from([0x0a, 0x7f])) as unknown as RawRequest;
     expect(() => request.message)
-      .to.throw(ApiError)
-      .with.property('code', Code.INTERNAL);
+      .to.throw(ApiError, /CreateCharge request is not a valid protobuf message/)
+      .with.property('code', Code.INVALID_ARGUMENT);
+  });
+
+  it('hands a method it decodes at once an UndecodableRequest for bytes that do not decode, instead of throwing into grpc-js', () => {
+    const eager = withRawMessages(PaymentServiceService, new Set([CREATE]));
+    const got = eager.getCharge.requestDeserialize(Buffer.from([0x0a, 0x7f]));
+    expect(got).to.be.instanceOf(UndecodableRequest);
+    expect((got as unknown as UndecodableRequest).error().code).to.equal(Code.INVALID_ARGUMENT);
+    // Without the interceptor every method decodes at once, the mutating ones too.
+    expect(withRawMessages(PaymentServiceService).createCharge.requestDeserialize(Buffer.from([0x08]))).to.be.instanceOf(UndecodableRequest);
   });
 });

@@ -1,5 +1,5 @@
-import { status as Code, type ServiceDefinition } from '@grpc/grpc-js';
-import { ApiError } from '../grpc/api-error.js';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { tolerantDeserializer, UndecodableRequest, undecodableRequestError } from '../grpc/undecodable-request.js';
 
 /** Already-serialized response bytes that must go on the wire unchanged (replays). */
 export class RawResponse {
@@ -37,15 +37,16 @@ export class RawRequest {
   constructor(
     readonly bytes: Buffer,
     private readonly deserialize: (bytes: Buffer) => unknown,
+    private readonly path = '',
   ) {}
 
-  /** The decoded request. Bytes that do not decode are answered as grpc-js answers them when it decodes (INTERNAL). */
+  /** The decoded request; throws INVALID_ARGUMENT (REQUEST_INVALID) for bytes that do not decode. */
   get message(): unknown {
     if (this.decoded === NOT_DECODED) {
       try {
         this.decoded = this.deserialize(this.bytes);
       } catch (err) {
-        throw new ApiError(Code.INTERNAL, 'Error deserializing request', { cause: err });
+        throw undecodableRequestError(this.path, err);
       }
     }
     return this.decoded;
@@ -113,14 +114,16 @@ export function withRawMessages<S extends ServiceDefinition>(service: S, keyed: 
   for (const [name, method] of Object.entries(service)) {
     const serialize = method.responseSerialize;
     const deserialize = method.requestDeserialize;
+    // Bytes that do not decode reach the handler as an UndecodableRequest (INVALID_ARGUMENT), not grpc-js's INTERNAL.
+    const decode = tolerantDeserializer(method.path, deserialize);
     out[name] = {
       ...method,
       responseSerialize: (value: unknown): Buffer => (value instanceof RawResponse ? value.bytes : serialize(value)),
       requestDeserialize: keyed.has(method.path)
-        ? (bytes: Buffer): unknown => new RawRequest(bytes, deserialize)
+        ? (bytes: Buffer): unknown => new RawRequest(bytes, deserialize, method.path)
         : (bytes: Buffer): unknown => {
-            const message: unknown = deserialize(bytes);
-            if (typeof message === 'object' && message !== null) {
+            const message: unknown = decode(bytes);
+            if (typeof message === 'object' && message !== null && !(message instanceof UndecodableRequest)) {
               rawRequests.set(message, bytes);
               if (decodedInvalidUtf8(message, bytes)) invalidUtf8.add(message);
             }
