@@ -103,7 +103,8 @@ export class LeaseHolder {
           ON DUPLICATE KEY UPDATE alive_until = NOW(6) + INTERVAL ? SECOND`,
         [this.holderId, this.o.timeoutSeconds, this.o.timeoutSeconds],
       );
-      this.renewedAt = sentAt;
+      // A renewal that lands after stop() must not make a stopped holder recordable again.
+      if (!this.stopped) this.renewedAt = sentAt;
     } catch (err) {
       // Not fatal: until a renewal lands again, other instances may take this one's rows over,
       // and the lease version keeps this instance from writing to them.
