@@ -23,7 +23,7 @@ import { decide } from './decision.js';
 import { IdempotencyEvent } from './idempotency-events.js';
 import { readIdempotencyKey } from './idempotency-key.js';
 import type { Shared } from './interceptor-options.js';
-import { hasInvalidUtf8, RawRequest, RawResponse, rawRequestOf } from './raw-response.js';
+import { RawRequest, RawResponse } from './raw-response.js';
 import { type KeyRecord, RecoveryPoint, type StoredResponse } from './record.js';
 import { type Settlement, settle } from './settle.js';
 import { decodeTrailers, encodeTrailers } from './trailers.js';
@@ -160,8 +160,14 @@ export class KeyedCall {
     // hashed or written (see CanonicalRequest); a retry that carries the
     // stored request's exact bytes is answered without it, and without
     // decoding it (it arrives as a RawRequest, see withRawMessages).
-    const raw = message instanceof RawRequest ? message.bytes : rawRequestOf(message);
-    const request = new CanonicalRequest(this.method.path, message, this.serialize, raw, () => this.validate(message));
+    if (!(message instanceof RawRequest)) {
+      // A wiring bug (the service was not wrapped with withRawMessages(service, keyedMethods(...))):
+      // refused as such rather than served without the checks that need the wire bytes.
+      this.fail(new Error(`${this.method.path} reached the idempotency interceptor without its wire bytes`));
+      return;
+    }
+    const raw = message;
+    const request = new CanonicalRequest(this.method.path, raw, this.serialize, raw.bytes, () => this.validate(raw));
     this.acquire(request).then(
       (won) => {
         if (!won) return;
@@ -174,7 +180,7 @@ export class KeyedCall {
         // The handler always gets the decoded request, never a RawRequest.
         let decoded: unknown;
         try {
-          decoded = message instanceof RawRequest ? message.message : message;
+          decoded = raw.message;
         } catch (err) {
           this.endUnused(won);
           this.fail(err);
@@ -190,9 +196,9 @@ export class KeyedCall {
     );
   }
 
-  private validate(request: unknown): void {
-    const message = request instanceof RawRequest ? request.message : request;
-    if (request instanceof RawRequest ? request.hasInvalidUtf8() : hasInvalidUtf8(message)) {
+  private validate(request: RawRequest): void {
+    const message = request.message;
+    if (request.hasInvalidUtf8()) {
       throw ApiError.invalidArgument('a text field of the request is not valid UTF-8 (protobuf strings must be); send it as UTF-8', {
         reason: 'FIELD_INVALID',
       });

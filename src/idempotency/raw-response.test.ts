@@ -6,7 +6,7 @@ import { Charge, CreateChargeRequest, PaymentServiceService } from '../gen/payme
 import { ApiError } from '../grpc/api-error.js';
 import { UndecodableRequest } from '../grpc/undecodable-request.js';
 import { keyedMethods } from './idempotency-interceptor.js';
-import { RawRequest, RawResponse, rawRequestOf, withRawMessages } from './raw-response.js';
+import { RawRequest, RawResponse, withRawMessages } from './raw-response.js';
 
 const CREATE = '/payments.v1.PaymentService/CreateCharge';
 const REQUEST: CreateChargeRequest = {
@@ -41,12 +41,11 @@ function countingService(): { service: typeof PaymentServiceService; decodes: ()
 describe('withRawMessages', () => {
   const wrapped = withRawMessages(PaymentServiceService);
 
-  it('lets a decoded request give back the exact bytes it came from', () => {
+  it('decodes a method the interceptor does not intercept at once, as grpc-js would', () => {
     const bytes = Buffer.from(CreateChargeRequest.encode(REQUEST).finish());
     const message = wrapped.createCharge.requestDeserialize(bytes);
-    expect(message.amount).to.equal('7');
-    expect(rawRequestOf(message)).to.equal(bytes);
-    expect(rawRequestOf(PaymentServiceService.createCharge.requestDeserialize(bytes))).to.equal(undefined);
+    expect(message).to.not.be.instanceOf(RawRequest);
+    expect(message).to.deep.equal(PaymentServiceService.createCharge.requestDeserialize(bytes));
   });
 
   it('sends a RawResponse byte for byte and serializes anything else as before', () => {

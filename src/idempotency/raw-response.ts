@@ -1,25 +1,9 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { tolerantDeserializer, UndecodableRequest, undecodableRequestError } from '../grpc/undecodable-request.js';
+import { tolerantDeserializer, undecodableRequestError } from '../grpc/undecodable-request.js';
 
 /** Already-serialized response bytes that must go on the wire unchanged (replays). */
 export class RawResponse {
   constructor(readonly bytes: Buffer) {}
-}
-
-/** The bytes each decoded request arrived as, for as long as the decoded message lives. */
-const rawRequests = new WeakMap<object, Buffer>();
-
-/** The request bytes `message` was decoded from, if it came through a service wrapped by `withRawMessages`. */
-export function rawRequestOf(message: unknown): Buffer | undefined {
-  return typeof message === 'object' && message !== null ? rawRequests.get(message) : undefined;
-}
-
-/** Decoded requests whose bytes held invalid UTF-8 in a string (the decoder put U+FFFD there). */
-const invalidUtf8 = new WeakSet<object>();
-
-/** True when `message` was decoded from a string that is not valid UTF-8 (proto3 requires it). */
-export function hasInvalidUtf8(message: unknown): boolean {
-  return typeof message === 'object' && message !== null && invalidUtf8.has(message);
 }
 
 const NOT_DECODED: unique symbol = Symbol('not decoded');
@@ -106,29 +90,23 @@ function decodedInvalidUtf8(message: unknown, bytes: Buffer): boolean {
  *     decoded only when the interceptor needs the message (never for a retry
  *     that sends the stored bytes again); pass none when no idempotency
  *     interceptor runs, or a handler would receive one;
- *   - any other request is decoded at once and remembers the bytes it came
- *     from, and whether a string in them was not valid UTF-8.
+ *   - any other request is decoded at once, as grpc-js would (nothing reads
+ *     its bytes again).
+ * In both forms, bytes that do not decode are the client's error
+ * (INVALID_ARGUMENT), not grpc-js's INTERNAL.
  */
 export function withRawMessages<S extends ServiceDefinition>(service: S, keyed: ReadonlySet<string> = new Set()): S {
   const out: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(service)) {
     const serialize = method.responseSerialize;
     const deserialize = method.requestDeserialize;
-    // Bytes that do not decode reach the handler as an UndecodableRequest (INVALID_ARGUMENT), not grpc-js's INTERNAL.
-    const decode = tolerantDeserializer(method.path, deserialize);
     out[name] = {
       ...method,
       responseSerialize: (value: unknown): Buffer => (value instanceof RawResponse ? value.bytes : serialize(value)),
       requestDeserialize: keyed.has(method.path)
         ? (bytes: Buffer): unknown => new RawRequest(bytes, deserialize, method.path)
-        : (bytes: Buffer): unknown => {
-            const message: unknown = decode(bytes);
-            if (typeof message === 'object' && message !== null && !(message instanceof UndecodableRequest)) {
-              rawRequests.set(message, bytes);
-              if (decodedInvalidUtf8(message, bytes)) invalidUtf8.add(message);
-            }
-            return message;
-          },
+        : // Bytes that do not decode reach the handler as an UndecodableRequest (see unary()).
+          tolerantDeserializer(method.path, deserialize),
     };
   }
   return out as S;
