@@ -13,6 +13,8 @@ import { loadTlsCredentials } from './tls-credentials.js';
 
 /** In-flight calls get this long to finish on SIGTERM before they are cancelled (below common 30 s orchestrator grace periods). */
 const SHUTDOWN_GRACE_MS = 20_000;
+/** The lease holder sends one statement at a time (one renewal, never piled up): one connection is enough. */
+const HOLDER_CONNECTION_LIMIT = 1;
 
 function credentials(config: Config): grpc.ServerCredentials {
   return config.tls ? loadTlsCredentials(config.tls) : grpc.ServerCredentials.createInsecure();
@@ -53,6 +55,11 @@ async function main(): Promise<void> {
   if (db.local) cleanups.push(() => db.local!.release());
   const pool: Pool = createPool(db.url);
   cleanups.push(() => pool.end());
+  // The lease holder's renewals on their own connection, not queued behind calls on `pool`
+  // (server.ts, holderPool). Opened on first use (none with liveness off); closed after
+  // running.shutdown() has stopped the holder and removed its row.
+  const holderPool: Pool = createPool(db.url, HOLDER_CONNECTION_LIMIT);
+  cleanups.push(() => holderPool.end());
   const applied = await migrate(pool);
   if (applied.length > 0) log.info({ versions: applied }, 'applied database migrations');
 
@@ -99,6 +106,7 @@ async function main(): Promise<void> {
     credentials: serverCredentials,
     metrics,
     holderTimeoutSeconds: config.holderTimeoutSeconds,
+    holderPool,
     completerIntervalMs: config.completerIntervalMs,
     reaperIntervalMs: config.reaperIntervalMs,
     claimStatement: config.claimStatement,

@@ -66,6 +66,12 @@ export interface ServerOptions {
    * (IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS; default DEFAULT_HOLDER_TIMEOUT_SECONDS; 0: leases only).
    */
   holderTimeoutSeconds?: number;
+  /**
+   * The lease holder's own pool (main.ts: one connection), so a renewal never waits behind the
+   * calls on a saturated `pool` or is refused by its full queue: renewals late for a holder
+   * timeout let other instances take this live instance's rows over. Default: `pool`.
+   */
+  holderPool?: Pool;
   /** Background completer pass interval; 0 disables it. */
   completerIntervalMs?: number;
   /** Reaper pass interval; 0 disables it. */
@@ -127,7 +133,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const observe = o.metrics?.observe;
   const claimStatement = o.claimStatement ?? 'auto';
   const holderTimeoutSeconds = o.holderTimeoutSeconds ?? DEFAULT_HOLDER_TIMEOUT_SECONDS;
-  const holder = !o.withoutIdempotency && holderTimeoutSeconds > 0 ? new LeaseHolder(o.pool, { timeoutSeconds: holderTimeoutSeconds, log: o.log }) : undefined;
+  const holder =
+    !o.withoutIdempotency && holderTimeoutSeconds > 0
+      ? new LeaseHolder(o.holderPool ?? o.pool, { timeoutSeconds: holderTimeoutSeconds, log: o.log })
+      : undefined;
   // Before the first call: a claim records this instance only once its liveness row exists.
   await holder?.start();
   const store = new MysqlIdempotencyStore(o.pool, {
