@@ -27,6 +27,7 @@ import { createPool } from '../../src/db/pool.js';
 import { type CreateChargeRequest, PaymentServiceClient } from '../../src/gen/payments/v1/payments.js';
 import { MerchantStore } from '../../src/merchants/merchant-store.js';
 import { startProviderSimulator } from '../../src/simulator/simulator.js';
+import { compiledServer } from './compiled-server.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CONCURRENCIES = [1, 64] as const;
@@ -58,7 +59,7 @@ function log(message: string): void {
 }
 
 function startServer(args: string[]): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+  const child = spawn(process.execPath, [...compiledServer('scripts/bench/throughput-server.ts'), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { compiledServer } from './compiled-server.js';
 import type { FromLoadGenerator, LoadPlan, SliceReport, TargetTotals, ToLoadGenerator } from './load-generator.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -17,9 +18,9 @@ export interface BenchServer {
   child: ChildProcess;
 }
 
-/** Starts scripts/bench/throughput-server.ts with `args` (and Node flags such as --cpu-prof); resolves once it prints its ports. */
+/** Starts scripts/bench/throughput-server.ts, compiled (see compiled-server.ts), with `args` (and Node flags such as --cpu-prof); resolves once it prints its ports. */
 export function startBenchServer(args: string[], nodeFlags: string[] = []): Promise<BenchServer> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'scripts/bench/throughput-server.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, ...compiledServer('scripts/bench/throughput-server.ts'), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
