@@ -11,17 +11,15 @@ import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-stor
 import { RecoveryPoint } from '../src/idempotency/record.js';
 import { createLogger } from '../src/logger.js';
 import { MerchantStore } from '../src/merchants/merchant-store.js';
-import { type ProviderSimulator, startProviderSimulator } from '../src/simulator/simulator.js';
-import { sharedDatabaseUrl, sharedPool } from './support/database.js';
+import { CrashHarness, chargeRequest } from './support/crash-harness.js';
+import { sharedPool } from './support/database.js';
 import { callUnary, metadata, paymentClient } from './support/grpc-client.js';
-import { type ServerProcess, startServerProcess } from './support/server-process.js';
+import type { ServerProcess } from './support/server-process.js';
 
 const PATH = PaymentServiceService.createCharge.path;
 const log = createLogger('silent');
 
-function chargeRequest(order: string): CreateChargeRequest {
-  return { amount: '4100', currency: 'usd', paymentMethod: 'pm_card_visa', customerId: '', description: '', metadata: { order_id: order }, captureMethod: 0 };
-}
+const AMOUNT = '4100';
 
 function payloadOf(request: CreateChargeRequest) {
   const canonical = canonicalBytes(request, (v) => CreateChargeRequest.encode(v as CreateChargeRequest).finish());
@@ -48,7 +46,7 @@ describe('lease holders in the store', () => {
       scope,
       key: randomUUID(),
       method: PATH,
-      payload: payloadOf(chargeRequest(scope)),
+      payload: payloadOf(chargeRequest(scope, AMOUNT)),
       recoveryPoint: RecoveryPoint.ProviderRequested,
       ttlSeconds: 3600,
       leaseSeconds: 600,
@@ -167,54 +165,17 @@ describe('lease holders in the store', () => {
 
 describe('server instances as lease holders', function () {
   this.timeout(180_000);
-  let sim: ProviderSimulator;
-  const processes: ServerProcess[] = [];
-  let env: Record<string, string>;
-
-  before(async () => {
-    sim = await startProviderSimulator();
-    await sharedPool();
-    env = {
-      MYSQL_URL: sharedDatabaseUrl(),
-      PAYMENTS_PROVIDER_URL: sim.url,
-      PAYMENTS_PROVIDER_SECRET_KEY: sim.secretKey,
-      // A lease far longer than any wait below: whatever resumes early did so because its holder died.
-      IDEMPOTENCY_LEASE_SECONDS: '120',
-      IDEMPOTENCY_COMPLETER_INTERVAL_MS: '3600000',
-    };
-  });
+  // A lease far longer than any wait below: whatever resumes early did so because its holder died.
+  const harness = new CrashHarness({ IDEMPOTENCY_LEASE_SECONDS: '120', IDEMPOTENCY_COMPLETER_INTERVAL_MS: '3600000' });
+  before(() => harness.setUp());
   afterEach(() => {
-    sim.faults.clear();
-    sim.releaseHeld();
+    harness.sim.faults.clear();
+    harness.sim.releaseHeld();
   });
-  after(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await sim.close();
-  });
-
-  async function start(extra: Record<string, string> = {}): Promise<ServerProcess> {
-    const p = await startServerProcess({ ...env, ...extra });
-    processes.push(p);
-    return p;
-  }
-
-  /** Starts a charge on `victim`, lets the provider receive it, and SIGKILLs the victim before it records anything. */
-  async function chargeAndCrash(victim: ServerProcess, apiKey: string, key: string, order: string): Promise<void> {
-    const client = paymentClient(victim.port);
-    sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
-    const pending = callUnary(
-      client,
-      PaymentServiceClient.prototype.createCharge,
-      chargeRequest(order),
-      metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
-    );
-    await sim.whenHeld(1);
-    await victim.stop('SIGKILL');
-    sim.faults.clear();
-    sim.releaseHeld(); // the provider finishes the charge; its answer goes to a dead process
-    expect((await pending).error).to.not.equal(undefined);
-    client.close();
-  }
+  after(() => harness.tearDown());
+  const start = (extra: Record<string, string> = {}) => harness.start(extra);
+  const chargeAndCrash = (victim: ServerProcess, apiKey: string, key: string, order: string) =>
+    harness.chargeAndCrash(victim, chargeRequest(order, AMOUNT), apiKey, key);
 
   async function retry(port: number, apiKey: string, key: string, order: string) {
     const client = paymentClient(port);
@@ -222,7 +183,7 @@ describe('server instances as lease holders', function () {
     const result = await callUnary(
       client,
       PaymentServiceClient.prototype.createCharge,
-      chargeRequest(order),
+      chargeRequest(order, AMOUNT),
       metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
       { deadline: Date.now() + 60_000 },
     );
@@ -240,7 +201,7 @@ describe('server instances as lease holders', function () {
     expect(result.error?.message).to.equal(undefined);
     // The default holder timeout is 5 s; anything under the lease proves the early takeover.
     expect(result.ms).to.be.below(60_000);
-    const payments = sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order);
+    const payments = harness.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order);
     expect(payments).to.have.length(1);
     expect(result.response!.providerReference).to.equal(payments[0]!.id);
   });
@@ -265,21 +226,21 @@ describe('server instances as lease holders', function () {
     // mistook the live leader for gone would take over and send a second provider request.
     const fast = { IDEMPOTENCY_HOLDER_TIMEOUT_SECONDS: '1' };
     const [leader, other] = await Promise.all([start(fast), start({ ...fast, IDEMPOTENCY_WAIT_MS: '4000' })]);
-    sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
+    harness.sim.faults.add({ kind: 'hold', match: { pathPrefix: '/v1/payment_intents' } });
     const leaderClient = paymentClient(leader.port);
     const first = callUnary(
       leaderClient,
       PaymentServiceClient.prototype.createCharge,
-      chargeRequest(order),
+      chargeRequest(order, AMOUNT),
       metadata({ authorization: `Bearer ${apiKey}`, 'idempotency-key': key }),
     );
-    await sim.whenHeld(1);
+    await harness.sim.whenHeld(1);
     const waited = await retry(other.port, apiKey, key, order);
     expect(waited.error?.code).to.equal(Code.ABORTED);
-    expect(sim.releaseHeld()).to.equal(1);
+    expect(harness.sim.releaseHeld()).to.equal(1);
     const answer = await first;
     leaderClient.close();
     expect(answer.error?.message).to.equal(undefined);
-    expect(sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
+    expect(harness.sim.paymentIntents().filter((pi) => pi.metadata['order_id'] === order)).to.have.length(1);
   });
 });
