@@ -4,13 +4,14 @@ import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import type { Pool } from '../../../src/db/pool.js';
 import type { ProviderSimulator } from '../../../src/simulator/simulator.js';
+import { compiledServer } from '../compiled-server.js';
 import { isNaiveStrategy } from '../naive-key-store.js';
 import { isPeerStrategy } from '../peer-idempotency.js';
 import type { ProviderFaultProxy } from '../provider-fault-proxy.js';
 import { ROOT } from './paths.js';
 import { PRODUCT, type Strategy } from './strategies.js';
 
-/** tsx compiles on start; a cold start on a busy 2-core machine takes a few seconds. */
+/** A cold start on a busy 2-core machine takes a few seconds. */
 const SERVER_START_TIMEOUT_MS = 60_000;
 /** Graceful stop of a server: it has no calls left by then, so this only bounds a wedged one. */
 const SERVER_STOP_TIMEOUT_MS = 30_000;
@@ -57,9 +58,10 @@ export function stopStartingServers(): void {
   shuttingDown = true;
 }
 
-function startServerProcess(args: string[], env: Record<string, string>): Promise<ServerProcess> {
+/** Starts `script` (a path under the repository, see compiled-server.ts) compiled, with `args`. */
+function startServerProcess(script: string, args: string[], env: Record<string, string>): Promise<ServerProcess> {
   if (shuttingDown) return Promise.reject(new Error('the benchmark is stopping'));
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...compiledServer(script), ...args], {
     cwd: ROOT,
     env: { ...process.env, PAYMENTS_LISTEN: '127.0.0.1:0', METRICS_LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -137,9 +139,9 @@ export function startStrategyServer(strategy: Strategy, env: SharedEnv): Promise
   const common = { MYSQL_URL: env.mysqlUrl, PAYMENTS_PROVIDER_URL: env.proxy.url, PAYMENTS_PROVIDER_SECRET_KEY: env.sim.secretKey };
   // One merchant's whole load goes to two instances: the per-merchant fairness limit (which no
   // other row has) would refuse most of it and measure the limit, not the exactly-once layer.
-  if (strategy === PRODUCT) return startServerProcess(['src/main.ts'], { ...common, PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT: '1000000' });
+  if (strategy === PRODUCT) return startServerProcess('src/main.ts', [], { ...common, PAYMENTS_MAX_IN_FLIGHT_PER_MERCHANT: '1000000' });
   if (!isNaiveStrategy(strategy) && !isPeerStrategy(strategy)) throw new Error(`no server for strategy ${strategy}`);
-  return startServerProcess(['scripts/bench/duplicates-server.ts', '--strategy', strategy], {
+  return startServerProcess('scripts/bench/duplicates-server.ts', ['--strategy', strategy], {
     ...common,
     BENCH_REDIS_URL: env.redisUrl,
     BENCH_REDIS_PREFIX: env.redisPrefix,
