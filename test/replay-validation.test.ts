@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2';
-import { Charge, CreateChargeRequest, PaymentServiceClient, PaymentServiceService } from '../src/gen/payments/v1/payments.js';
+import { Charge, CreateChargeRequest, PaymentServiceClient } from '../src/gen/payments/v1/payments.js';
 import { ApiError } from '../src/grpc/api-error.js';
 import { MysqlIdempotencyStore } from '../src/idempotency/mysql-idempotency-store.js';
 import { RawRequest } from '../src/idempotency/raw-response.js';
+import { countingCreateChargeDecoder } from './support/counting-decoder.js';
 import { sharedPool } from './support/database.js';
 import { callUnary, metadata } from './support/grpc-client.js';
 import { type InterceptorServer, startInterceptorServer, TEST_API_KEY } from './support/interceptor-server.js';
@@ -34,7 +35,7 @@ describe('request validation on the claim and replay paths', () => {
   let validations: number;
   let handlerRuns: number;
   /** CreateCharge requests decoded by the server. */
-  let decodes: number;
+  let decodes: () => number;
   /** What the CreateCharge handler received, each time it ran. */
   let received: unknown[];
   /** When set, the validator refuses every request (as a stricter rule deployed later would). */
@@ -44,23 +45,14 @@ describe('request validation on the claim and replay paths', () => {
     merchantId = `mer_val_${randomUUID().slice(0, 8)}`;
     validations = 0;
     handlerRuns = 0;
-    decodes = 0;
     received = [];
     refuseAll = false;
-    const createCharge = PaymentServiceService.createCharge;
+    const counting = countingCreateChargeDecoder();
+    decodes = counting.decodes;
     server = await startInterceptorServer({
       store: new MysqlIdempotencyStore(await sharedPool()),
       merchantId,
-      service: {
-        ...PaymentServiceService,
-        createCharge: {
-          ...createCharge,
-          requestDeserialize: (bytes: Buffer) => {
-            decodes++;
-            return createCharge.requestDeserialize(bytes);
-          },
-        },
-      },
+      service: counting.service,
       // No outcomes in memory: every retry reads the database.
       validate: (_path, request) => {
         validations++;
@@ -103,7 +95,7 @@ describe('request validation on the claim and replay paths', () => {
     // replay is one read and a byte comparison.
     for (let i = 0; i < 40; i++) expect((await send(key, REQUEST)).error).to.equal(undefined);
     const before = validations;
-    const decodedBefore = decodes;
+    const decodedBefore = decodes();
     for (let i = 0; i < 10; i++) {
       const retry = await send(key, REQUEST);
       expect(retry.error).to.equal(undefined);
@@ -111,7 +103,7 @@ describe('request validation on the claim and replay paths', () => {
     }
     expect(validations - before).to.equal(0);
     // Nor decoded: the stored bytes are the answer's whole input.
-    expect(decodes - decodedBefore).to.equal(0);
+    expect(decodes() - decodedBefore).to.equal(0);
     expect(handlerRuns).to.equal(1);
     // The handler got the decoded request, not the bytes it came in.
     expect(received).to.have.length(1);

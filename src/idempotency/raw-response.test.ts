@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
+import { countingCreateChargeDecoder } from '../../test/support/counting-decoder.js';
 import { Charge, CreateChargeRequest, PaymentServiceService } from '../gen/payments/v1/payments.js';
 import { ApiError } from '../grpc/api-error.js';
 import { UndecodableRequest } from '../grpc/undecodable-request.js';
@@ -18,25 +19,6 @@ const REQUEST: CreateChargeRequest = {
   metadata: {},
   captureMethod: 0,
 };
-
-/** PaymentServiceService whose CreateCharge decoder counts its calls. */
-function countingService(): { service: typeof PaymentServiceService; decodes: () => number } {
-  let n = 0;
-  const createCharge = PaymentServiceService.createCharge;
-  return {
-    service: {
-      ...PaymentServiceService,
-      createCharge: {
-        ...createCharge,
-        requestDeserialize: (bytes: Buffer) => {
-          n++;
-          return createCharge.requestDeserialize(bytes);
-        },
-      },
-    },
-    decodes: () => n,
-  };
-}
 
 describe('withRawMessages', () => {
   const wrapped = withRawMessages(PaymentServiceService);
@@ -56,7 +38,7 @@ describe('withRawMessages', () => {
   });
 
   it('hands a keyed method its request as a RawRequest decoded once, on first use', () => {
-    const { service, decodes } = countingService();
+    const { service, decodes } = countingCreateChargeDecoder();
     const lazy = withRawMessages(service, new Set([CREATE]));
     const bytes = Buffer.from(CreateChargeRequest.encode(REQUEST).finish());
     const request: unknown = lazy.createCharge.requestDeserialize(bytes);
