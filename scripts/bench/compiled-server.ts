@@ -12,7 +12,7 @@
  * `npm run build` does for dist/.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync } from 'node:fs';
+import { cpSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -33,5 +33,7 @@ function build(): void {
 /** Node arguments that run `script` (a .ts path under scripts/bench/ listed in tsconfig.servers.json) compiled. */
 export function compiledServer(script: string): string[] {
   build();
-  return ['--enable-source-maps', path.join(OUT, script.replace(/\.ts$/, '.js'))];
+  const compiled = path.join(OUT, script.replace(/\.ts$/, '.js'));
+  if (!existsSync(compiled)) throw new Error(`${script} was not compiled: list it under "files" in scripts/bench/tsconfig.servers.json`);
+  return ['--enable-source-maps', compiled];
 }
